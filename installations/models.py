@@ -1,0 +1,728 @@
+"""The program's records: reference data, households, requests, visits, systems and maintenance.
+
+Every model states what it is in the real world; the database refuses what it can refuse on its
+own (check and unique constraints), so that no path around the services stores nonsense.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce, Length
+from django.utils.translation import gettext_lazy as _
+
+from installations.identifiers import folio_display, validate_curp
+from installations.lifecycle import CLOSED_STATUSES, Status
+from installations.querysets import ApplicationQuerySet
+
+# Mexico City's bounding box (INEGI Marco Geoestadístico, rounded outwards).
+CDMX_LATITUDE_RANGE = (Decimal("19.04"), Decimal("19.60"))
+CDMX_LONGITUDE_RANGE = (Decimal("-99.37"), Decimal("-98.94"))
+# Lets constraints say `curp__length=18`; registered here so migrations see it too.
+models.CharField.register_lookup(Length)
+ALCALDIA_CODES = [f"090{n:02d}" for n in range(2, 18)]
+
+
+def _in(field: str, choices: type[models.TextChoices]) -> Q:
+    return Q(**{f"{field}__in": choices.values})
+
+
+class TimeStampedModel(models.Model):
+    created_at = models.DateTimeField(_("creado"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("actualizado"), auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+# --- People using Harvest ------------------------------------------------------------------------
+class UserRole(models.TextChoices):
+    TECHNICIAN = "technician", _("Técnica/o de campo")
+    COORDINATOR = "coordinator", _("Coordinación")
+    ADMINISTRATOR = "administrator", _("Administración")
+
+
+class User(AbstractUser):
+    """A member of staff: field technician, program coordinator or administrator."""
+
+    Role = UserRole
+
+    role = models.CharField(_("rol"), max_length=20, choices=Role, default=Role.TECHNICIAN)
+    alcaldias = models.ManyToManyField("Alcaldia", verbose_name=_("alcaldías que cubre"), blank=True, related_name="staff")
+
+    class Meta:
+        verbose_name = _("usuario")
+        verbose_name_plural = _("usuarios")
+        ordering = ["username"]
+        constraints = [models.CheckConstraint(condition=_in("role", UserRole), name="user_role_valid")]
+
+
+# --- Reference data --------------------------------------------------------------------------------
+class Alcaldia(models.Model):
+    """One of Mexico City's 16 alcaldías, keyed by its INEGI code (CVEGEO 09002–09017)."""
+
+    cvegeo = models.CharField(_("clave INEGI"), max_length=5, primary_key=True)
+    name = models.CharField(_("nombre"), max_length=60, unique=True)
+    short_names = models.JSONField(_("otros nombres"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("alcaldía")
+        verbose_name_plural = _("alcaldías")
+        ordering = ["cvegeo"]
+        constraints = [models.CheckConstraint(condition=Q(cvegeo__in=ALCALDIA_CODES), name="alcaldia_cvegeo_inegi")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ColoniaKind(models.TextChoices):
+    COLONIA = "colonia", _("Colonia")
+    PUEBLO = "pueblo", _("Pueblo")
+    BARRIO = "barrio", _("Barrio")
+
+
+class Colonia(models.Model):
+    """A colonia, pueblo or barrio of an alcaldía, as named in a catalogue or a year's rules."""
+
+    Kind = ColoniaKind
+
+    alcaldia = models.ForeignKey(Alcaldia, on_delete=models.PROTECT, related_name="colonias", verbose_name=_("alcaldía"))
+    name = models.CharField(_("nombre"), max_length=120)
+    kind = models.CharField(_("tipo"), max_length=10, choices=Kind, default=Kind.COLONIA)
+    catalog_source = models.CharField(_("catálogo de origen"), max_length=30, default="IECM-2019")
+    catalog_key = models.CharField(_("clave en el catálogo"), max_length=20, blank=True)
+
+    class Meta:
+        verbose_name = _("colonia")
+        verbose_name_plural = _("colonias")
+        ordering = ["alcaldia_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["alcaldia", "name"], name="colonia_unique_name_per_alcaldia"),
+            models.UniqueConstraint(
+                fields=["catalog_source", "catalog_key"], condition=~Q(catalog_key=""), name="colonia_unique_catalog_key"
+            ),
+            models.CheckConstraint(condition=_in("kind", ColoniaKind), name="colonia_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.alcaldia_id})"
+
+
+class Modality(models.TextChoices):
+    TOTAL_SUBSIDY = "total_subsidy", _("Subsidio total")
+    PARTIAL_SUBSIDY = "partial_subsidy_50", _("Subsidio parcial (50 %)")
+
+
+class ProgramYear(models.Model):
+    """One year's call (Reglas de Operación): its target, budget, alcaldías and eligible colonias."""
+
+    year = models.PositiveSmallIntegerField(_("año"), primary_key=True)
+    target_systems = models.PositiveIntegerField(_("meta de sistemas"), null=True, blank=True)
+    budget_mxn = models.DecimalField(_("presupuesto (MXN)"), max_digits=14, decimal_places=2, null=True, blank=True)
+    gazette_reference = models.CharField(_("publicación en la Gaceta"), max_length=200, blank=True)
+    registration_opens_on = models.DateField(_("inicio de registro"), null=True, blank=True)
+    registration_closes_on = models.DateField(_("fin de registro"), null=True, blank=True)
+    alcaldias = models.ManyToManyField(Alcaldia, related_name="program_years", verbose_name=_("alcaldías participantes"))
+    source = models.TextField(_("fuente de las cifras"), blank=True)
+
+    class Meta:
+        verbose_name = _("año del programa")
+        verbose_name_plural = _("años del programa")
+        ordering = ["-year"]
+        constraints = [
+            models.CheckConstraint(condition=Q(year__gte=2019, year__lte=2100), name="programyear_year_range"),
+            models.CheckConstraint(
+                condition=Q(target_systems__gt=0) | Q(target_systems=None), name="programyear_target_positive"
+            ),
+            models.CheckConstraint(condition=Q(budget_mxn__gte=0) | Q(budget_mxn=None), name="programyear_budget_not_negative"),
+            models.CheckConstraint(
+                condition=Q(registration_closes_on__gte=models.F("registration_opens_on"))
+                | Q(registration_closes_on=None)
+                | Q(registration_opens_on=None),
+                name="programyear_registration_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.year)
+
+
+class EligibleColonia(models.Model):
+    """A colonia listed in a year's call, with the subsidy its households get there."""
+
+    program_year = models.ForeignKey(
+        ProgramYear, on_delete=models.CASCADE, related_name="eligible_colonias", verbose_name=_("año")
+    )
+    colonia = models.ForeignKey(Colonia, on_delete=models.PROTECT, related_name="eligibilities", verbose_name=_("colonia"))
+    modality = models.CharField(_("modalidad"), max_length=20, choices=Modality, default=Modality.TOTAL_SUBSIDY)
+
+    class Meta:
+        verbose_name = _("colonia elegible")
+        verbose_name_plural = _("colonias elegibles")
+        ordering = ["program_year", "colonia"]
+        constraints = [
+            models.UniqueConstraint(fields=["program_year", "colonia"], name="eligiblecolonia_once_per_year"),
+            models.CheckConstraint(condition=_in("modality", Modality), name="eligiblecolonia_modality_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program_year_id} · {self.colonia} · {self.get_modality_display()}"
+
+
+class RoofMaterial(models.TextChoices):
+    CONCRETE = "concreto", _("Losa de concreto")
+    METAL_SHEET = "lamina_metalica", _("Lámina metálica")
+    PLASTIC_SHEET = "lamina_plastica", _("Lámina plástica")
+    FIBER_CEMENT = "fibrocemento", _("Fibrocemento")
+    ASBESTOS = "asbesto", _("Asbesto")
+    CARDBOARD = "carton", _("Lámina de cartón")
+    OTHER = "otro", _("Otro")
+
+
+class RoofCoefficient(models.Model):
+    """Runoff coefficient of a roof material (share of rain that reaches the tank), with its source.
+
+    Unsuitable roofs (asbestos, cardboard) have no coefficient: they are flagged, not estimated.
+    """
+
+    material = models.CharField(_("material del techo"), max_length=20, choices=RoofMaterial, primary_key=True)
+    runoff_coefficient = models.DecimalField(
+        _("coeficiente de escurrimiento"), max_digits=3, decimal_places=2, null=True, blank=True
+    )
+    suitable = models.BooleanField(_("apto para captación"), default=True)
+    source = models.TextField(_("fuente"))
+
+    class Meta:
+        verbose_name = _("coeficiente de techo")
+        verbose_name_plural = _("coeficientes de techo")
+        ordering = ["material"]
+        constraints = [
+            models.CheckConstraint(condition=_in("material", RoofMaterial), name="roofcoefficient_material_valid"),
+            models.CheckConstraint(
+                # isnull=False: a comparison with NULL is unknown, and a CHECK lets unknown through.
+                condition=Q(suitable=True, runoff_coefficient__isnull=False, runoff_coefficient__gt=0, runoff_coefficient__lte=1)
+                | Q(suitable=False, runoff_coefficient=None),
+                name="roofcoefficient_suitable_has_coefficient",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.get_material_display()
+
+
+class RainfallReference(models.Model):
+    """Annual rainfall used for harvest estimates: one per alcaldía where known, one city-wide row."""
+
+    alcaldia = models.ForeignKey(
+        Alcaldia,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="rainfall_references",
+        verbose_name=_("alcaldía"),
+        help_text=_("Vacío: valor de referencia para toda la ciudad."),
+    )
+    annual_mm = models.DecimalField(_("lluvia anual (mm)"), max_digits=6, decimal_places=1)
+    period = models.CharField(_("periodo"), max_length=40, blank=True)
+    station = models.CharField(_("estación"), max_length=80, blank=True)
+    source = models.TextField(_("fuente"))
+
+    class Meta:
+        verbose_name = _("lluvia de referencia")
+        verbose_name_plural = _("lluvias de referencia")
+        ordering = ["alcaldia_id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(annual_mm__gt=0, annual_mm__lt=5000), name="rainfall_annual_mm_range"),
+            # One row per alcaldía and one city-wide row (alcaldía empty).
+            models.UniqueConstraint(Coalesce("alcaldia", Value("CDMX")), name="rainfall_one_per_alcaldia_and_city"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alcaldia or _('Ciudad de México')}: {self.annual_mm} mm"
+
+
+class InstallerOrganisation(models.Model):
+    """A company or organisation from SEDEMA's directory of installers."""
+
+    name = models.CharField(_("nombre"), max_length=160, unique=True)
+    rfc = models.CharField(_("RFC"), max_length=13, blank=True)
+
+    class Meta:
+        verbose_name = _("instaladora")
+        verbose_name_plural = _("instaladoras")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- Households --------------------------------------------------------------------------------------
+class ApplicantSex(models.TextChoices):
+    WOMAN = "M", _("Mujer")
+    MAN = "H", _("Hombre")
+    NON_BINARY = "X", _("No binario")
+
+
+class Applicant(TimeStampedModel):
+    """The person who applies for a system. Personal data: CURP, phone, e-mail are confidential."""
+
+    Sex = ApplicantSex
+
+    first_name = models.CharField(_("nombre(s)"), max_length=80)
+    first_surname = models.CharField(_("primer apellido"), max_length=80)
+    second_surname = models.CharField(_("segundo apellido"), max_length=80, blank=True)
+    curp = models.CharField(_("CURP"), max_length=18, unique=True, validators=[validate_curp])
+    sex = models.CharField(_("sexo"), max_length=1, choices=Sex)
+    birth_date = models.DateField(_("fecha de nacimiento"))
+    phone = models.CharField(_("teléfono"), max_length=15, blank=True)
+    email = models.EmailField(_("correo electrónico"), blank=True)
+    # Kept as separate facts: never derive one from another (brief §6).
+    is_household_head = models.BooleanField(_("es jefa o jefe del hogar"), default=False)
+    woman_headed_household = models.BooleanField(_("hogar con jefatura femenina"), default=False)
+    single_mother = models.BooleanField(_("madre soltera"), default=False)
+    older_adult = models.BooleanField(_("persona adulta mayor"), default=False)
+    disability = models.BooleanField(_("persona con discapacidad"), default=False)
+    indigenous = models.BooleanField(_("persona indígena"), default=False)
+
+    class Meta:
+        verbose_name = _("persona solicitante")
+        verbose_name_plural = _("personas solicitantes")
+        ordering = ["first_surname", "second_surname", "first_name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(curp__length=18), name="applicant_curp_18_chars"),
+            models.CheckConstraint(condition=_in("sex", ApplicantSex), name="applicant_sex_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return " ".join(part for part in (self.first_name, self.first_surname, self.second_surname) if part)
+
+
+class DwellingTenureEvidence(models.TextChoices):
+    PREDIAL = "predial", _("Boleta predial")
+    CADASTRAL_VALUE = "valor_catastral", _("Hoja de valor catastral")
+    LAND_USE = "uso_de_suelo", _("Constancia de uso de suelo")
+
+
+class DwellingWaterSupply(models.TextChoices):
+    CONTINUOUS = "red_continua", _("Red con servicio continuo")
+    TANDEO = "tandeo", _("Tandeo (agua algunos días)")
+    WATER_TRUCKS = "pipas", _("Pipas")
+    NO_NETWORK = "sin_red", _("Sin red")
+
+
+class Dwelling(TimeStampedModel):
+    """The home where a system goes: address, roof, water supply. Address and coordinates are private."""
+
+    WaterSupply = DwellingWaterSupply
+
+    TenureEvidence = DwellingTenureEvidence
+
+    colonia = models.ForeignKey(Colonia, on_delete=models.PROTECT, related_name="dwellings", verbose_name=_("colonia"))
+    street_address = models.CharField(_("calle y número"), max_length=200)
+    postal_code = models.CharField(_("código postal"), max_length=5, blank=True)
+    latitude = models.DecimalField(_("latitud"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("longitud"), max_digits=9, decimal_places=6, null=True, blank=True)
+    occupants = models.PositiveSmallIntegerField(_("habitantes"), validators=[MinValueValidator(1), MaxValueValidator(60)])
+    water_supply = models.CharField(_("abastecimiento de agua"), max_length=20, choices=WaterSupply)
+    tandeo_days_per_week = models.PositiveSmallIntegerField(
+        _("días con agua por semana (tandeo)"), null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(6)]
+    )
+    tenure_evidence = models.CharField(_("documento de posesión"), max_length=20, choices=TenureEvidence, blank=True)
+    roof_material = models.CharField(_("material del techo"), max_length=20, choices=RoofMaterial)
+    roof_area_m2 = models.DecimalField(_("superficie horizontal del techo (m²)"), max_digits=7, decimal_places=2)
+    existing_storage_litres = models.PositiveIntegerField(_("almacenamiento existente (litros)"), default=0)
+
+    class Meta:
+        verbose_name = _("vivienda")
+        verbose_name_plural = _("viviendas")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(roof_area_m2__gt=0), name="dwelling_roof_area_positive"),
+            models.CheckConstraint(condition=Q(occupants__gte=1), name="dwelling_occupants_positive"),
+            models.CheckConstraint(condition=Q(existing_storage_litres__gte=0), name="dwelling_storage_not_negative"),
+            models.CheckConstraint(condition=_in("water_supply", DwellingWaterSupply), name="dwelling_water_supply_valid"),
+            models.CheckConstraint(condition=_in("roof_material", RoofMaterial), name="dwelling_roof_material_valid"),
+            models.CheckConstraint(
+                condition=Q(water_supply="tandeo", tandeo_days_per_week__gte=0, tandeo_days_per_week__lte=6)
+                | (~Q(water_supply="tandeo") & Q(tandeo_days_per_week=None)),
+                name="dwelling_tandeo_days_only_for_tandeo",
+            ),
+            models.CheckConstraint(
+                condition=Q(latitude=None, longitude=None)
+                | Q(
+                    latitude__isnull=False,  # else half a position (NULL comparisons) would pass
+                    longitude__isnull=False,
+                    latitude__gte=CDMX_LATITUDE_RANGE[0],
+                    latitude__lte=CDMX_LATITUDE_RANGE[1],
+                    longitude__gte=CDMX_LONGITUDE_RANGE[0],
+                    longitude__lte=CDMX_LONGITUDE_RANGE[1],
+                ),
+                name="dwelling_coordinates_in_cdmx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.street_address}, {self.colonia}"
+
+
+# --- Requests -----------------------------------------------------------------------------------------
+class ApplicationChannel(models.TextChoices):
+    BRIGADE = "brigada", _("Brigada territorial")
+    EMAIL = "correo", _("Correo electrónico")
+    PORTAL = "portal", _("Portal")
+    ALCALDIA = "alcaldia", _("Alcaldía")
+
+
+class Application(TimeStampedModel):
+    """A household's request for a system in one program year, followed to the system's end of life."""
+
+    Channel = ApplicationChannel
+
+    Status = Status
+
+    folio = models.CharField(_("folio"), max_length=12, unique=True, editable=False)
+    verification_code_hash = models.CharField(_("código de verificación (hash)"), max_length=64, editable=False)
+    applicant = models.ForeignKey(
+        Applicant, on_delete=models.PROTECT, related_name="applications", verbose_name=_("persona solicitante")
+    )
+    dwelling = models.ForeignKey(Dwelling, on_delete=models.PROTECT, related_name="applications", verbose_name=_("vivienda"))
+    program_year = models.ForeignKey(
+        ProgramYear, on_delete=models.PROTECT, related_name="applications", verbose_name=_("año del programa")
+    )
+    modality = models.CharField(_("modalidad"), max_length=20, choices=Modality)
+    channel = models.CharField(_("canal de registro"), max_length=10, choices=Channel)
+    privacy_consent_at = models.DateTimeField(_("aceptó el aviso de privacidad"))
+    commitment_letter_on = models.DateField(_("firma de carta compromiso"), null=True, blank=True)
+    status = models.CharField(_("estado"), max_length=30, choices=Status, default=Status.REGISTERED, editable=False)
+    status_changed_at = models.DateTimeField(_("último cambio de estado"), null=True, blank=True, editable=False)
+    assigned_technician = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_applications",
+        verbose_name=_("técnica/o asignada/o"),
+    )
+
+    objects = ApplicationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("solicitud")
+        verbose_name_plural = _("solicitudes")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=_in("status", Status), name="application_status_valid"),
+            models.CheckConstraint(condition=_in("channel", ApplicationChannel), name="application_channel_valid"),
+            models.CheckConstraint(condition=_in("modality", Modality), name="application_modality_valid"),
+            models.CheckConstraint(condition=Q(folio__length=12), name="application_folio_12_symbols"),
+            models.UniqueConstraint(
+                fields=["applicant", "program_year"],
+                condition=~Q(status__in=CLOSED_STATUSES),
+                name="application_one_open_per_curp_per_year",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "program_year"], name="application_status_year_idx")]
+
+    def __str__(self) -> str:
+        return folio_display(self.folio)
+
+    @property
+    def folio_display(self) -> str:
+        return folio_display(self.folio)
+
+
+class TechnicalVisitOutcome(models.TextChoices):
+    VIABLE = "viable", _("Viable")
+    VIABLE_WITH_ADJUSTMENTS = "viable_with_adjustments", _("Viable con adecuaciones")
+    NOT_VIABLE = "not_viable", _("No viable")
+
+
+class TechnicalVisit(TimeStampedModel):
+    """The technical visit that decides whether a home can take a system, and what must change first."""
+
+    Outcome = TechnicalVisitOutcome
+
+    application = models.ForeignKey(
+        Application, on_delete=models.PROTECT, related_name="technical_visits", verbose_name=_("solicitud")
+    )
+    technician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="technical_visits", verbose_name=_("técnica/o")
+    )
+    scheduled_on = models.DateField(_("fecha programada"))
+    visited_on = models.DateField(_("fecha de la visita"), null=True, blank=True)
+    outcome = models.CharField(  # noqa: DJ001 -- NULL means "not visited yet", which a constraint ties to visited_on
+        _("resultado"), max_length=30, choices=Outcome, null=True, blank=True
+    )
+    measured_roof_area_m2 = models.DecimalField(_("techo medido (m²)"), max_digits=7, decimal_places=2, null=True, blank=True)
+    measured_roof_material = models.CharField(_("material de techo observado"), max_length=20, choices=RoofMaterial, blank=True)
+    required_adjustments = models.TextField(_("adecuaciones requeridas"), blank=True)
+    adjustments_verified_on = models.DateField(_("adecuaciones verificadas el"), null=True, blank=True)
+    notes = models.TextField(_("observaciones"), blank=True)
+
+    class Meta:
+        verbose_name = _("visita técnica")
+        verbose_name_plural = _("visitas técnicas")
+        ordering = ["-scheduled_on", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=_in("outcome", TechnicalVisitOutcome) | Q(outcome=None), name="technicalvisit_outcome_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome=None, visited_on=None) | (~Q(outcome=None) & ~Q(visited_on=None)),
+                name="technicalvisit_outcome_iff_visited",
+            ),
+            models.CheckConstraint(
+                condition=Q(measured_roof_area_m2__gt=0) | Q(measured_roof_area_m2=None), name="technicalvisit_roof_area_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(adjustments_verified_on=None)
+                | Q(visited_on__isnull=False, adjustments_verified_on__gte=models.F("visited_on")),
+                name="technicalvisit_adjustments_after_visit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application} · {self.scheduled_on}"
+
+
+class PaymentMethod(models.TextChoices):
+    TRANSFER = "transferencia", _("Transferencia bancaria")
+    CHEQUE = "cheque", _("Cheque")
+
+
+class Payment(TimeStampedModel):
+    """The household's 50 % payment under a partial-subsidy convenio, made before installation."""
+
+    Method = PaymentMethod
+
+    application = models.OneToOneField(Application, on_delete=models.PROTECT, related_name="payment", verbose_name=_("solicitud"))
+    amount_mxn = models.DecimalField(_("monto (MXN)"), max_digits=10, decimal_places=2)
+    method = models.CharField(_("forma de pago"), max_length=15, choices=Method)
+    paid_on = models.DateField(_("fecha de pago"))
+    agreement_reference = models.CharField(_("referencia del convenio"), max_length=60, blank=True)
+
+    class Meta:
+        verbose_name = _("pago")
+        verbose_name_plural = _("pagos")
+        ordering = ["-paid_on"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_mxn__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(condition=_in("method", PaymentMethod), name="payment_method_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application} · ${self.amount_mxn}"
+
+
+class InstallationFundingSource(models.TextChoices):
+    SEDEMA = "sedema", _("SEDEMA (Fondo Ambiental Público)")
+    CO_FINANCE = "coinversion", _("Coinversión (p. ej. AECID/AMEXCID)")
+    OTHER = "otro", _("Otra")
+
+
+class Installation(TimeStampedModel):
+    """A rain-harvesting system (SCALL) installed at a home: tank, Tlaloque, filters and pipework."""
+
+    FundingSource = InstallationFundingSource
+
+    application = models.OneToOneField(
+        Application, on_delete=models.PROTECT, related_name="installation", verbose_name=_("solicitud")
+    )
+    dwelling = models.ForeignKey(Dwelling, on_delete=models.PROTECT, related_name="installations", verbose_name=_("vivienda"))
+    technician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="installations", verbose_name=_("técnica/o asignada/o")
+    )
+    installer = models.ForeignKey(
+        InstallerOrganisation, on_delete=models.PROTECT, related_name="installations", verbose_name=_("instaladora")
+    )
+    installed_on = models.DateField(_("fecha de instalación"))
+    tank_capacity_litres = models.PositiveIntegerField(_("capacidad del tanque (litros)"), default=2500)
+    funding_source = models.CharField(
+        _("fuente de financiamiento"), max_length=15, choices=FundingSource, default=FundingSource.SEDEMA
+    )
+    unit_cost_mxn = models.DecimalField(_("costo unitario (MXN)"), max_digits=10, decimal_places=2, null=True, blank=True)
+    training_on = models.DateField(_("capacitación impartida el"), null=True, blank=True)
+    removed_on = models.DateField(_("retirado el"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("instalación")
+        verbose_name_plural = _("instalaciones")
+        ordering = ["-installed_on", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(tank_capacity_litres__gt=0), name="installation_tank_capacity_positive"),
+            models.CheckConstraint(
+                condition=Q(unit_cost_mxn__gt=0) | Q(unit_cost_mxn=None), name="installation_unit_cost_positive"
+            ),
+            models.CheckConstraint(
+                condition=_in("funding_source", InstallationFundingSource), name="installation_funding_source_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(training_on=None) | Q(training_on__gte=models.F("installed_on")),
+                name="installation_training_after_install",
+            ),
+            models.CheckConstraint(
+                condition=Q(removed_on=None) | Q(removed_on__gte=models.F("installed_on")),
+                name="installation_removed_after_install",
+            ),
+            models.UniqueConstraint(
+                fields=["dwelling"], condition=Q(removed_on=None), name="installation_one_working_system_per_dwelling"
+            ),
+        ]
+        indexes = [models.Index(fields=["installed_on"], name="installation_installed_on_idx")]
+
+    def __str__(self) -> str:
+        return f"SCALL {self.application} ({self.installed_on})"
+
+
+class ComponentUnit(models.TextChoices):
+    LITRES = "L", _("litros")
+    METRES = "m", _("metros")
+    INCHES = "in", _("pulgadas")
+    HORSEPOWER = "hp", _("caballos de fuerza")
+    UNITS = "pza", _("piezas")
+
+
+class ComponentKind(models.TextChoices):
+    GUTTER = "canaleta", _("Canaleta")
+    DOWNPIPE = "bajante", _("Bajante")
+    LEAF_FILTER = "filtro_hojas", _("Filtro de hojas")
+    TLALOQUE = "tlaloque", _("Tlaloque (separador de primeras lluvias)")
+    TLALOQUITO = "tlaloquito", _("Tlaloquito")
+    ROOF_TANK = "tinaco", _("Tinaco")
+    CISTERN = "cisterna", _("Cisterna")
+    TURBULENCE_REDUCER = "reductor_turbulencia", _("Reductor de turbulencia")
+    FLOATING_SUCTION = "pichancha", _("Pichancha flotante")
+    SEDIMENT_FILTER = "filtro_sedimentos", _("Filtro de sedimentos")
+    CARBON_FILTER = "filtro_carbon", _("Filtro de carbón activado")
+    CHLORINATOR = "clorador", _("Clorador")
+    PUMP = "bomba", _("Bomba")
+    OVERFLOW = "rebosadero", _("Rebosadero")
+
+
+class Component(models.Model):
+    """One part of an installed system, with its size (litres for tanks, metres for pipe, …)."""
+
+    Kind = ComponentKind
+
+    Unit = ComponentUnit
+
+    installation = models.ForeignKey(
+        Installation, on_delete=models.CASCADE, related_name="components", verbose_name=_("instalación")
+    )
+    kind = models.CharField(_("tipo"), max_length=25, choices=Kind)
+    size = models.DecimalField(_("tamaño"), max_digits=8, decimal_places=2)
+    unit = models.CharField(_("unidad"), max_length=3, choices=Unit)
+    replaced_on = models.DateField(_("reemplazado el"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("componente")
+        verbose_name_plural = _("componentes")
+        ordering = ["installation", "kind"]
+        constraints = [
+            models.CheckConstraint(condition=_in("kind", ComponentKind), name="component_kind_valid"),
+            models.CheckConstraint(condition=_in("unit", ComponentUnit), name="component_unit_valid"),
+            models.CheckConstraint(condition=Q(size__gt=0), name="component_size_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.size} {self.unit}"
+
+
+class MaintenanceVisitPerformedBy(models.TextChoices):
+    HOUSEHOLD = "household", _("La familia")
+    SEDEMA = "sedema", _("Personal de SEDEMA")
+    COOPERATIVE = "cooperative", _("Cooperativa")
+
+
+class MaintenanceVisitKind(models.TextChoices):
+    PRE_SEASON = "pre_season", _("Previa a la temporada de lluvias")
+    POST_SEASON = "post_season", _("Posterior a la temporada de lluvias")
+    REPAIR = "repair", _("Reparación")
+    FOLLOW_UP = "follow_up", _("Seguimiento")
+
+
+class MaintenanceVisit(TimeStampedModel):
+    """A maintenance or follow-up visit to an installed system, with its checklist and next due date."""
+
+    Kind = MaintenanceVisitKind
+
+    PerformedBy = MaintenanceVisitPerformedBy
+
+    installation = models.ForeignKey(
+        Installation, on_delete=models.PROTECT, related_name="maintenance_visits", verbose_name=_("instalación")
+    )
+    technician = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="maintenance_visits",
+        verbose_name=_("técnica/o"),
+    )
+    kind = models.CharField(_("tipo"), max_length=15, choices=Kind)
+    performed_by = models.CharField(_("realizada por"), max_length=15, choices=PerformedBy, default=PerformedBy.SEDEMA)
+    visited_on = models.DateField(_("fecha de la visita"))
+    roof_cleaned = models.BooleanField(_("techo limpio"), default=False)
+    leaf_filter_cleaned = models.BooleanField(_("filtro de hojas limpio"), default=False)
+    tlaloque_purged = models.BooleanField(_("Tlaloque purgado"), default=False)
+    tank_cleaned = models.BooleanField(_("tanque lavado y desinfectado"), default=False)
+    cartridges_replaced = models.BooleanField(_("cartuchos de filtro cambiados"), default=False)
+    chlorine_added = models.BooleanField(_("cloro añadido"), default=False)
+    findings = models.TextField(_("hallazgos"), blank=True)
+    next_due_on = models.DateField(_("próximo mantenimiento"))
+
+    class Meta:
+        verbose_name = _("visita de mantenimiento")
+        verbose_name_plural = _("visitas de mantenimiento")
+        ordering = ["-visited_on", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=_in("kind", MaintenanceVisitKind), name="maintenancevisit_kind_valid"),
+            models.CheckConstraint(
+                condition=_in("performed_by", MaintenanceVisitPerformedBy), name="maintenancevisit_performed_by_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(next_due_on__gt=models.F("visited_on")), name="maintenancevisit_next_due_after_visit"
+            ),
+        ]
+        indexes = [models.Index(fields=["next_due_on"], name="maintenance_next_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.visited_on}"
+
+
+class StatusChange(models.Model):
+    """One step of a request's lifecycle: from, to, who, when and why. Written only by the service."""
+
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="status_changes", verbose_name=_("solicitud")
+    )
+    from_status = models.CharField(_("estado anterior"), max_length=30, choices=Status, blank=True)
+    to_status = models.CharField(_("estado nuevo"), max_length=30, choices=Status)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="status_changes",
+        verbose_name=_("realizado por"),
+    )
+    changed_at = models.DateTimeField(_("fecha y hora"))
+    note = models.TextField(_("nota"), blank=True)
+
+    class Meta:
+        verbose_name = _("cambio de estado")
+        verbose_name_plural = _("cambios de estado")
+        ordering = ["application", "changed_at", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=_in("from_status", Status) | Q(from_status=""), name="statuschange_from_valid"),
+            models.CheckConstraint(condition=_in("to_status", Status), name="statuschange_to_valid"),
+            models.CheckConstraint(condition=~Q(from_status=models.F("to_status")), name="statuschange_changes_something"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '∅'} → {self.to_status}"

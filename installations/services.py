@@ -1,0 +1,314 @@
+"""Every write to the program's records goes through a function here.
+
+Each locks what it changes, validates, writes and raises domain errors (never HTTP ones). The
+lifecycle has exactly one writer, ``application_transition``; the record-keeping services call it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from installations.exceptions import EligibilityError, TransitionError
+from installations.identifiers import folio_generate, verification_code_generate, verification_code_hash
+from installations.lifecycle import TRANSITIONS, Status, missing_evidence
+from installations.models import (
+    Applicant,
+    Application,
+    Component,
+    Dwelling,
+    EligibleColonia,
+    Installation,
+    InstallerOrganisation,
+    MaintenanceVisit,
+    Payment,
+    ProgramYear,
+    StatusChange,
+    TechnicalVisit,
+    User,
+)
+
+
+# --- The lifecycle ------------------------------------------------------------------------------------
+@transaction.atomic
+def application_transition(
+    *, application: Application, to: str, by: User | None, note: str = "", at: datetime | None = None
+) -> Application:
+    """Move a request to ``to`` if the transition table allows it and its evidence is recorded."""
+    if to not in Status.values:
+        raise ValidationError({"to": _("«%(value)s» no es un estado del proceso.") % {"value": to}})
+    # Lock first so two people acting on one request at once are applied one after the other.
+    locked = Application.objects.select_for_update(no_key=True).get(pk=application.pk)
+    current = locked.status
+    if to not in TRANSITIONS.get(current, {}):
+        raise TransitionError(current=current, wanted=to)
+    missing = missing_evidence(locked, to)
+    if missing:
+        raise TransitionError(current=current, wanted=to, missing=missing)
+    changed_at = at or timezone.now()
+    if to == Status.REMOVED:
+        Installation.objects.filter(application=locked, removed_on=None).update(removed_on=timezone.localdate(changed_at))
+    locked.status = to
+    locked.status_changed_at = changed_at
+    locked.save(update_fields=["status", "status_changed_at", "updated_at"])
+    StatusChange.objects.create(
+        application=locked, from_status=current, to_status=to, changed_by=by, changed_at=changed_at, note=note
+    )
+    application.status = locked.status
+    application.status_changed_at = locked.status_changed_at
+    return locked
+
+
+# --- Registration -------------------------------------------------------------------------------------
+def _clean(instance: Any, *, exclude: Iterable[str] = ()) -> None:
+    # Check constraints too, so that what the database would refuse is a ValidationError, not an IntegrityError.
+    instance.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=True)
+
+
+@transaction.atomic
+def application_register(
+    *,
+    program_year: ProgramYear,
+    applicant: Mapping[str, Any],
+    dwelling: Mapping[str, Any],
+    channel: str,
+    privacy_consent_at: datetime | None,
+    by: User | None = None,
+    rng: random.Random | None = None,
+) -> tuple[Application, str]:
+    """Register a household's request; returns it with its verification code, shown only this once.
+
+    Refuses (with the field at fault) a request without the privacy-notice consent, from a colonia
+    that is not in the year's list, or from a CURP that already has an open request this year.
+    """
+    if privacy_consent_at is None:
+        raise EligibilityError(_("Debe aceptar el aviso de privacidad para registrarse."), field="privacy_consent")
+    curp = str(applicant.get("curp", "")).strip().upper()
+    person = Applicant.objects.filter(curp=curp).first() or Applicant()
+    for name, value in {**applicant, "curp": curp}.items():
+        setattr(person, name, value)
+    _clean(person, exclude=["curp"] if person.pk else [])
+    home = Dwelling(**dwelling)
+    _clean(home)
+
+    eligibility = EligibleColonia.objects.filter(program_year=program_year, colonia=home.colonia).only("modality").first()
+    if eligibility is None:
+        raise EligibilityError(
+            _("La colonia %(colonia)s no participa en el programa %(year)s.")
+            % {"colonia": home.colonia.name, "year": program_year.year},
+            field="colonia",
+        )
+    if person.pk and Application.objects.open().filter(applicant=person, program_year=program_year).exists():
+        raise EligibilityError(
+            _("Ya existe una solicitud abierta con esta CURP en el programa %(year)s.") % {"year": program_year.year},
+            field="curp",
+        )
+    person.save()
+    home.save()
+
+    code = verification_code_generate(rng)
+    folio = folio_generate(rng)
+    while Application.objects.filter(folio=folio).exists():  # 54 bits: a clash is a curiosity, not a plan
+        folio = folio_generate(rng)
+    now = timezone.now()
+    application = Application(
+        folio=folio,
+        verification_code_hash=verification_code_hash(code),
+        applicant=person,
+        dwelling=home,
+        program_year=program_year,
+        modality=eligibility.modality,
+        channel=channel,
+        privacy_consent_at=privacy_consent_at,
+        status=Status.REGISTERED,
+        status_changed_at=now,
+    )
+    _clean(application, exclude=["applicant", "dwelling", "program_year"])
+    application.save()
+    StatusChange.objects.create(application=application, to_status=Status.REGISTERED, changed_by=by, changed_at=now)
+    return application, code
+
+
+# --- Technical visit ----------------------------------------------------------------------------------
+@transaction.atomic
+def technical_visit_schedule(
+    *, application: Application, technician: User, scheduled_on: date, by: User | None
+) -> TechnicalVisit:
+    """Plan the technical visit, assign the technician and mark the request as visit scheduled."""
+    if technician.role != User.Role.TECHNICIAN:
+        raise ValidationError({"technician": _("La persona asignada debe tener el rol de técnica/o.")})
+    application_transition(application=application, to=Status.VISIT_SCHEDULED, by=by)
+    visit = TechnicalVisit(application=application, technician=technician, scheduled_on=scheduled_on)
+    _clean(visit, exclude=["application", "technician"])
+    visit.save()
+    Application.objects.filter(pk=application.pk).update(assigned_technician=technician)
+    application.assigned_technician = technician
+    return visit
+
+
+@transaction.atomic
+def technical_visit_record(
+    *,
+    visit: TechnicalVisit,
+    visited_on: date,
+    outcome: str,
+    measured_roof_area_m2: Decimal | None = None,
+    measured_roof_material: str = "",
+    required_adjustments: str = "",
+    notes: str = "",
+    by: User | None,
+) -> TechnicalVisit:
+    """Record what the technician found and move the request to the outcome's state."""
+    visit = TechnicalVisit.objects.select_for_update().get(pk=visit.pk)
+    if visit.outcome is not None:
+        raise ValidationError({"outcome": _("Esta visita ya tiene un resultado registrado.")})
+    if outcome == TechnicalVisit.Outcome.VIABLE_WITH_ADJUSTMENTS and not required_adjustments.strip():
+        raise ValidationError({"required_adjustments": _("Indique qué adecuaciones necesita la vivienda.")})
+    if visited_on > timezone.localdate():
+        raise ValidationError({"visited_on": _("La fecha de la visita no puede estar en el futuro.")})
+    visit.visited_on = visited_on
+    visit.outcome = outcome
+    visit.measured_roof_area_m2 = measured_roof_area_m2
+    visit.measured_roof_material = measured_roof_material
+    visit.required_adjustments = required_adjustments
+    visit.notes = notes
+    _clean(visit, exclude=["application", "technician"])
+    visit.save()
+    application = visit.application
+    application_transition(application=application, to=Status.VISIT_DONE, by=by)
+    next_status = {
+        TechnicalVisit.Outcome.VIABLE: Status.VIABLE,
+        TechnicalVisit.Outcome.VIABLE_WITH_ADJUSTMENTS: Status.ADJUSTMENTS_PENDING,
+        TechnicalVisit.Outcome.NOT_VIABLE: Status.NOT_VIABLE,
+    }[TechnicalVisit.Outcome(outcome)]
+    application_transition(application=application, to=next_status, by=by)
+    return visit
+
+
+@transaction.atomic
+def technical_visit_verify_adjustments(*, visit: TechnicalVisit, verified_on: date, by: User | None) -> TechnicalVisit:
+    """Confirm the household made the adjustments the visit asked for; the request becomes viable."""
+    visit = TechnicalVisit.objects.select_for_update().get(pk=visit.pk)
+    if visit.outcome != TechnicalVisit.Outcome.VIABLE_WITH_ADJUSTMENTS:
+        raise ValidationError({"adjustments_verified_on": _("Esta visita no pidió adecuaciones.")})
+    visit.adjustments_verified_on = verified_on
+    _clean(visit, exclude=["application", "technician"])
+    visit.save(update_fields=["adjustments_verified_on", "updated_at"])
+    application_transition(application=visit.application, to=Status.VIABLE, by=by)
+    return visit
+
+
+# --- Payment (partial subsidy) ------------------------------------------------------------------------
+@transaction.atomic
+def payment_record(
+    *, application: Application, amount_mxn: Decimal, method: str, paid_on: date, agreement_reference: str = "", by: User | None
+) -> Payment:
+    """Record the household's 50 % payment and mark the request as paid."""
+    payment = Payment(
+        application=application, amount_mxn=amount_mxn, method=method, paid_on=paid_on, agreement_reference=agreement_reference
+    )
+    _clean(payment, exclude=["application"])
+    if Payment.objects.filter(application=application).exists():
+        raise ValidationError({"application": _("Esta solicitud ya tiene un pago registrado.")})
+    payment.save()
+    application_transition(application=application, to=Status.PAID, by=by)
+    return payment
+
+
+# --- Installation ---------------------------------------------------------------------------------------
+@transaction.atomic
+def installation_record(
+    *,
+    application: Application,
+    technician: User,
+    installer: InstallerOrganisation,
+    installed_on: date,
+    tank_capacity_litres: int = 2500,
+    components: Iterable[Mapping[str, Any]] = (),
+    funding_source: str = Installation.FundingSource.SEDEMA,
+    unit_cost_mxn: Decimal | None = None,
+    training_on: date | None = None,
+    by: User | None,
+) -> Installation:
+    """Record the installed system and its components; the request becomes installed."""
+    if Installation.objects.filter(application=application).exists():
+        raise ValidationError({"application": _("Esta solicitud ya tiene una instalación registrada.")})
+    if Installation.objects.filter(dwelling_id=application.dwelling_id, removed_on=None).exists():
+        raise ValidationError({"dwelling": _("La vivienda ya tiene un sistema en funcionamiento.")})
+    installation = Installation(
+        application=application,
+        dwelling_id=application.dwelling_id,
+        technician=technician,
+        installer=installer,
+        installed_on=installed_on,
+        tank_capacity_litres=tank_capacity_litres,
+        funding_source=funding_source,
+        unit_cost_mxn=unit_cost_mxn,
+        training_on=training_on,
+    )
+    if training_on is not None and training_on < installed_on:
+        raise ValidationError({"training_on": _("La capacitación no puede ser anterior a la instalación.")})
+    _clean(installation, exclude=["application", "dwelling", "technician", "installer"])
+    installation.save()
+    parts = [Component(installation=installation, **component) for component in components]
+    for index, part in enumerate(parts):
+        try:
+            _clean(part, exclude=["installation"])
+        except ValidationError as error:
+            raise ValidationError({f"components[{index}]": error.messages}) from error
+    Component.objects.bulk_create(parts)
+    # Application.installation is cached as missing on the instance; reload so the rule sees the row.
+    fresh = Application.objects.get(pk=application.pk)
+    application_transition(application=fresh, to=Status.INSTALLED, by=by)
+    application.status = fresh.status
+    return installation
+
+
+# --- Maintenance ----------------------------------------------------------------------------------------
+@transaction.atomic
+def maintenance_visit_record(
+    *,
+    installation: Installation,
+    kind: str,
+    visited_on: date,
+    next_due_on: date,
+    technician: User | None = None,
+    performed_by: str = MaintenanceVisit.PerformedBy.SEDEMA,
+    checklist: Mapping[str, bool] | None = None,
+    findings: str = "",
+    by: User | None,
+) -> MaintenanceVisit:
+    """Record a maintenance visit; a system flagged as needing maintenance returns to operation."""
+    allowed = {"roof_cleaned", "leaf_filter_cleaned", "tlaloque_purged", "tank_cleaned", "cartridges_replaced", "chlorine_added"}
+    unknown = set(checklist or {}) - allowed
+    if unknown:
+        raise ValidationError(
+            {"checklist": _("Puntos de revisión desconocidos: %(items)s.") % {"items": ", ".join(sorted(unknown))}}
+        )
+    if next_due_on <= visited_on:
+        raise ValidationError({"next_due_on": _("El próximo mantenimiento debe ser posterior a la visita.")})
+    visit = MaintenanceVisit(
+        installation=installation,
+        kind=kind,
+        visited_on=visited_on,
+        next_due_on=next_due_on,
+        technician=technician,
+        performed_by=performed_by,
+        findings=findings,
+        **(checklist or {}),
+    )
+    _clean(visit, exclude=["installation", "technician"])
+    visit.save()
+    # Re-read: the caller's copy of the request may be stale; the transition locks it anyway.
+    application = Application.objects.get(pk=installation.application_id)
+    if application.status == Status.NEEDS_MAINTENANCE:
+        application_transition(application=application, to=Status.ACTIVE, by=by, note=str(_("Mantenimiento realizado.")))
+    return visit

@@ -1,0 +1,32 @@
+"""Shared fixtures: reference data from fixtures/, users per role."""
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from installations.models import User
+from tests.factories import UserFactory
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Load the reference fixtures once into the test database."""
+    with django_db_blocker.unblock():
+        call_command("loaddata", *settings.REFERENCE_FIXTURES, verbosity=0)
+
+
+@pytest.fixture
+def technician(db) -> User:
+    return UserFactory(username="tecnica", role=User.Role.TECHNICIAN)
+
+
+@pytest.fixture
+def coordinator(db) -> User:
+    user = UserFactory(username="coordinadora", role=User.Role.COORDINATOR, is_staff=True)
+    user.alcaldias.set(["09009", "09007"])
+    return user
+
+
+@pytest.fixture
+def administrator(db) -> User:
+    return UserFactory(username="administracion", role=User.Role.ADMINISTRATOR, is_staff=True, is_superuser=True)

@@ -1,0 +1,14 @@
+"""The Celery queues and which task goes to which. Settings read these; tasks never name a queue."""
+
+from enum import StrEnum
+
+
+class Queue(StrEnum):
+    DEFAULT = "default"
+    STATISTICS = "statistics"
+    IMPORTS = "imports"
+
+
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    "worker.tasks.health.*": {"queue": Queue.DEFAULT.value},
+}
