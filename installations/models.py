@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q, Value
@@ -123,7 +124,9 @@ class ProgramYear(models.Model):
 
     year = models.PositiveSmallIntegerField(_("año"), primary_key=True)
     target_systems = models.PositiveIntegerField(_("meta de sistemas"), null=True, blank=True)
-    budget_mxn = models.DecimalField(_("presupuesto (MXN)"), max_digits=14, decimal_places=2, null=True, blank=True)
+    budget_mxn = models.DecimalField(
+        _("presupuesto (MXN)"), max_digits=14, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
     gazette_reference = models.CharField(_("publicación en la Gaceta"), max_length=200, blank=True)
     registration_opens_on = models.DateField(_("inicio de registro"), null=True, blank=True)
     registration_closes_on = models.DateField(_("fin de registro"), null=True, blank=True)
@@ -150,6 +153,11 @@ class ProgramYear(models.Model):
 
     def __str__(self) -> str:
         return str(self.year)
+
+    def clean(self) -> None:
+        opens, closes = self.registration_opens_on, self.registration_closes_on
+        if opens and closes and closes < opens:
+            raise ValidationError({"registration_closes_on": _("El fin del registro no puede ser anterior a su inicio.")})
 
 
 class EligibleColonia(models.Model):
@@ -214,6 +222,14 @@ class RoofCoefficient(models.Model):
     def __str__(self) -> str:
         return self.get_material_display()
 
+    def clean(self) -> None:
+        if self.suitable and self.runoff_coefficient is None:
+            raise ValidationError({"runoff_coefficient": _("Un techo apto necesita su coeficiente (entre 0 y 1).")})
+        if self.suitable and not (0 < self.runoff_coefficient <= 1):
+            raise ValidationError({"runoff_coefficient": _("El coeficiente debe ser mayor que 0 y a lo más 1.")})
+        if not self.suitable and self.runoff_coefficient is not None:
+            raise ValidationError({"runoff_coefficient": _("Un techo no apto no lleva coeficiente: se marca, no se estima.")})
+
 
 class RainfallReference(models.Model):
     """Annual rainfall used for harvest estimates: one per alcaldía where known, one city-wide row."""
@@ -227,7 +243,12 @@ class RainfallReference(models.Model):
         verbose_name=_("alcaldía"),
         help_text=_("Vacío: valor de referencia para toda la ciudad."),
     )
-    annual_mm = models.DecimalField(_("lluvia anual (mm)"), max_digits=6, decimal_places=1)
+    annual_mm = models.DecimalField(
+        _("lluvia anual (mm)"),
+        max_digits=6,
+        decimal_places=1,
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(4999)],
+    )
     period = models.CharField(_("periodo"), max_length=40, blank=True)
     station = models.CharField(_("estación"), max_length=80, blank=True)
     source = models.TextField(_("fuente"))
@@ -325,8 +346,28 @@ class Dwelling(TimeStampedModel):
     colonia = models.ForeignKey(Colonia, on_delete=models.PROTECT, related_name="dwellings", verbose_name=_("colonia"))
     street_address = models.CharField(_("calle y número"), max_length=200)
     postal_code = models.CharField(_("código postal"), max_length=5, blank=True)
-    latitude = models.DecimalField(_("latitud"), max_digits=9, decimal_places=6, null=True, blank=True)
-    longitude = models.DecimalField(_("longitud"), max_digits=9, decimal_places=6, null=True, blank=True)
+    latitude = models.DecimalField(
+        _("latitud"),
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(CDMX_LATITUDE_RANGE[0], _("La latitud queda fuera de la Ciudad de México.")),
+            MaxValueValidator(CDMX_LATITUDE_RANGE[1], _("La latitud queda fuera de la Ciudad de México.")),
+        ],
+    )
+    longitude = models.DecimalField(
+        _("longitud"),
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(CDMX_LONGITUDE_RANGE[0], _("La longitud queda fuera de la Ciudad de México.")),
+            MaxValueValidator(CDMX_LONGITUDE_RANGE[1], _("La longitud queda fuera de la Ciudad de México.")),
+        ],
+    )
     occupants = models.PositiveSmallIntegerField(_("habitantes"), validators=[MinValueValidator(1), MaxValueValidator(60)])
     water_supply = models.CharField(_("abastecimiento de agua"), max_length=20, choices=WaterSupply)
     tandeo_days_per_week = models.PositiveSmallIntegerField(
@@ -334,7 +375,12 @@ class Dwelling(TimeStampedModel):
     )
     tenure_evidence = models.CharField(_("documento de posesión"), max_length=20, choices=TenureEvidence, blank=True)
     roof_material = models.CharField(_("material del techo"), max_length=20, choices=RoofMaterial)
-    roof_area_m2 = models.DecimalField(_("superficie horizontal del techo (m²)"), max_digits=7, decimal_places=2)
+    roof_area_m2 = models.DecimalField(
+        _("superficie horizontal del techo (m²)"),
+        max_digits=7,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"), _("Debe ser mayor que cero."))],
+    )
     existing_storage_litres = models.PositiveIntegerField(_("almacenamiento existente (litros)"), default=0)
 
     class Meta:
@@ -368,6 +414,17 @@ class Dwelling(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.street_address}, {self.colonia}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.water_supply == DwellingWaterSupply.TANDEO and self.tandeo_days_per_week is None:
+            errors["tandeo_days_per_week"] = _("Indique cuántos días por semana llega el agua con tandeo.")
+        if self.water_supply != DwellingWaterSupply.TANDEO and self.tandeo_days_per_week is not None:
+            errors["tandeo_days_per_week"] = _("Los días de tandeo solo aplican cuando el abastecimiento es por tandeo.")
+        if (self.latitude is None) != (self.longitude is None):
+            errors["longitude" if self.longitude is None else "latitude"] = _("Capture latitud y longitud juntas, o ninguna.")
+        if errors:
+            raise ValidationError(errors)
 
 
 # --- Requests -----------------------------------------------------------------------------------------
@@ -424,6 +481,7 @@ class Application(TimeStampedModel):
                 fields=["applicant", "program_year"],
                 condition=~Q(status__in=CLOSED_STATUSES),
                 name="application_one_open_per_curp_per_year",
+                violation_error_message=_("Ya existe una solicitud abierta con esta CURP en este año del programa."),
             ),
         ]
         indexes = [models.Index(fields=["status", "program_year"], name="application_status_year_idx")]
@@ -458,7 +516,14 @@ class TechnicalVisit(TimeStampedModel):
     outcome = models.CharField(  # noqa: DJ001 -- NULL means "not visited yet", which a constraint ties to visited_on
         _("resultado"), max_length=30, choices=Outcome, null=True, blank=True
     )
-    measured_roof_area_m2 = models.DecimalField(_("techo medido (m²)"), max_digits=7, decimal_places=2, null=True, blank=True)
+    measured_roof_area_m2 = models.DecimalField(
+        _("techo medido (m²)"),
+        max_digits=7,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"), _("Debe ser mayor que cero."))],
+    )
     measured_roof_material = models.CharField(_("material de techo observado"), max_length=20, choices=RoofMaterial, blank=True)
     required_adjustments = models.TextField(_("adecuaciones requeridas"), blank=True)
     adjustments_verified_on = models.DateField(_("adecuaciones verificadas el"), null=True, blank=True)
@@ -489,6 +554,13 @@ class TechnicalVisit(TimeStampedModel):
     def __str__(self) -> str:
         return f"{self.application} · {self.scheduled_on}"
 
+    def clean(self) -> None:
+        if (self.outcome is None) != (self.visited_on is None):
+            field = "outcome" if self.outcome is None else "visited_on"
+            raise ValidationError({field: _("Una visita realizada lleva fecha y resultado; una pendiente, ninguno.")})
+        if self.adjustments_verified_on and (self.visited_on is None or self.adjustments_verified_on < self.visited_on):
+            raise ValidationError({"adjustments_verified_on": _("La verificación no puede ser anterior a la visita.")})
+
 
 class PaymentMethod(models.TextChoices):
     TRANSFER = "transferencia", _("Transferencia bancaria")
@@ -501,7 +573,12 @@ class Payment(TimeStampedModel):
     Method = PaymentMethod
 
     application = models.OneToOneField(Application, on_delete=models.PROTECT, related_name="payment", verbose_name=_("solicitud"))
-    amount_mxn = models.DecimalField(_("monto (MXN)"), max_digits=10, decimal_places=2)
+    amount_mxn = models.DecimalField(
+        _("monto (MXN)"),
+        max_digits=10,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"), _("Debe ser mayor que cero."))],
+    )
     method = models.CharField(_("forma de pago"), max_length=15, choices=Method)
     paid_on = models.DateField(_("fecha de pago"))
     agreement_reference = models.CharField(_("referencia del convenio"), max_length=60, blank=True)
@@ -541,11 +618,20 @@ class Installation(TimeStampedModel):
         InstallerOrganisation, on_delete=models.PROTECT, related_name="installations", verbose_name=_("instaladora")
     )
     installed_on = models.DateField(_("fecha de instalación"))
-    tank_capacity_litres = models.PositiveIntegerField(_("capacidad del tanque (litros)"), default=2500)
+    tank_capacity_litres = models.PositiveIntegerField(
+        _("capacidad del tanque (litros)"), default=2500, validators=[MinValueValidator(1, _("Debe ser mayor que cero."))]
+    )
     funding_source = models.CharField(
         _("fuente de financiamiento"), max_length=15, choices=FundingSource, default=FundingSource.SEDEMA
     )
-    unit_cost_mxn = models.DecimalField(_("costo unitario (MXN)"), max_digits=10, decimal_places=2, null=True, blank=True)
+    unit_cost_mxn = models.DecimalField(
+        _("costo unitario (MXN)"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"), _("Debe ser mayor que cero."))],
+    )
     training_on = models.DateField(_("capacitación impartida el"), null=True, blank=True)
     removed_on = models.DateField(_("retirado el"), null=True, blank=True)
 
@@ -570,13 +656,22 @@ class Installation(TimeStampedModel):
                 name="installation_removed_after_install",
             ),
             models.UniqueConstraint(
-                fields=["dwelling"], condition=Q(removed_on=None), name="installation_one_working_system_per_dwelling"
+                fields=["dwelling"],
+                condition=Q(removed_on=None),
+                name="installation_one_working_system_per_dwelling",
+                violation_error_message=_("La vivienda ya tiene un sistema en funcionamiento."),
             ),
         ]
         indexes = [models.Index(fields=["installed_on"], name="installation_installed_on_idx")]
 
     def __str__(self) -> str:
         return f"SCALL {self.application} ({self.installed_on})"
+
+    def clean(self) -> None:
+        if self.installed_on and self.training_on and self.training_on < self.installed_on:
+            raise ValidationError({"training_on": _("La capacitación no puede ser anterior a la instalación.")})
+        if self.installed_on and self.removed_on and self.removed_on < self.installed_on:
+            raise ValidationError({"removed_on": _("El retiro no puede ser anterior a la instalación.")})
 
 
 class ComponentUnit(models.TextChoices):
@@ -615,7 +710,12 @@ class Component(models.Model):
         Installation, on_delete=models.CASCADE, related_name="components", verbose_name=_("instalación")
     )
     kind = models.CharField(_("tipo"), max_length=25, choices=Kind)
-    size = models.DecimalField(_("tamaño"), max_digits=8, decimal_places=2)
+    size = models.DecimalField(
+        _("tamaño"),
+        max_digits=8,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"), _("Debe ser mayor que cero."))],
+    )
     unit = models.CharField(_("unidad"), max_length=3, choices=Unit)
     replaced_on = models.DateField(_("reemplazado el"), null=True, blank=True)
 
@@ -693,6 +793,10 @@ class MaintenanceVisit(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.visited_on}"
+
+    def clean(self) -> None:
+        if self.visited_on and self.next_due_on and self.next_due_on <= self.visited_on:
+            raise ValidationError({"next_due_on": _("El próximo mantenimiento debe ser posterior a la visita.")})
 
 
 class StatusChange(models.Model):
