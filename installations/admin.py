@@ -463,8 +463,23 @@ class ApplicationAdmin(FolioSearchMixin, CaseRecordAdmin):
     ordering = ("-pk",)
     search_fields = ("folio", "applicant__curp", "applicant__first_surname", "applicant__second_surname")
     search_help_text = _("Folio (con o sin guiones), CURP completa o apellido.")
-    autocomplete_fields = ("applicant", "dwelling", "assigned_technician")
-    readonly_fields = ("display_folio", "status", "status_changed_at", "verification_code_hash", "created_at", "updated_at")
+    autocomplete_fields = ("assigned_technician",)
+    # What registration decided (year, modality from the colonia's eligibility, household, consent)
+    # is read-only: changing it here would bypass the eligibility rules the service applied.
+    readonly_fields = (
+        "display_folio",
+        "status",
+        "status_changed_at",
+        "program_year",
+        "modality",
+        "channel",
+        "applicant",
+        "dwelling",
+        "privacy_consent_at",
+        "verification_code_hash",
+        "created_at",
+        "updated_at",
+    )
     fieldsets = (
         (None, {"fields": ("display_folio", "status", "status_changed_at", "program_year", "modality", "channel")}),
         (_("Hogar"), {"fields": ("applicant", "dwelling")}),

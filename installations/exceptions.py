@@ -1,16 +1,38 @@
 """Domain errors. They carry Spanish and English text and never know about HTTP."""
 
-from django.utils.functional import Promise
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import override
 
 
+class LazyText:
+    """A %-template and its values, rendered in whatever language is active when turned into text.
+
+    Values may be lazy strings (or lists of them, joined with "; "), so labels translate too.
+    """
+
+    def __init__(self, template: str | Promise, **params: object) -> None:
+        self.template = template
+        self.params = params
+
+    def __str__(self) -> str:
+        values = {
+            name: "; ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
+            for name, value in self.params.items()
+        }
+        return str(self.template) % values
+
+
 class DomainError(Exception):
-    """A rule of the program refused an operation; `message` is translated lazily."""
+    """A rule of the program refused an operation; `message` is translated when it is read."""
 
     code = "domain_error"
 
-    def __init__(self, message: str | Promise) -> None:
+    def __init__(self, message: str | Promise | LazyText) -> None:
         self.message = message
         super().__init__(str(message))
 
@@ -23,50 +45,33 @@ class DomainError(Exception):
             return str(self.message)
 
 
+def _status_label(value: str) -> str:
+    from installations.lifecycle import status_label
+
+    return status_label(value)
+
+
+status_label_lazy = lazy(_status_label, str)
+
+
 class TransitionError(DomainError):
     """A status change that the lifecycle does not allow, or whose evidence is missing."""
 
     code = "invalid_transition"
 
-    def __init__(self, *, current: str, wanted: str, missing: list[Promise] | None = None) -> None:
+    def __init__(self, *, current: str, wanted: str, missing: Sequence[Promise] = ()) -> None:
         self.current = current
         self.wanted = wanted
-        self.missing = missing or []
+        self.missing = list(missing)
+        labels = {"current": status_label_lazy(current), "wanted": status_label_lazy(wanted)}
         if self.missing:
             self.code = "missing_evidence"
-            message = _LazyTransitionMessage(
-                _("No se puede pasar de «%(current)s» a «%(wanted)s»: falta %(missing)s."),
-                current=current,
-                wanted=wanted,
-                missing=self.missing,
+            message = LazyText(
+                _("No se puede pasar de «%(current)s» a «%(wanted)s»: falta %(missing)s."), **labels, missing=self.missing
             )
         else:
-            message = _LazyTransitionMessage(
-                _("No se puede pasar de «%(current)s» a «%(wanted)s»: el proceso no lo permite."),
-                current=current,
-                wanted=wanted,
-                missing=[],
-            )
+            message = LazyText(_("No se puede pasar de «%(current)s» a «%(wanted)s»: el proceso no lo permite."), **labels)
         super().__init__(message)
-
-
-class _LazyTransitionMessage:
-    """Renders in whatever language is active when it is turned into text."""
-
-    def __init__(self, template: Promise, *, current: str, wanted: str, missing: list[Promise]) -> None:
-        self.template = template
-        self.current = current
-        self.wanted = wanted
-        self.missing = missing
-
-    def __str__(self) -> str:
-        from installations.lifecycle import status_label
-
-        return str(self.template) % {
-            "current": status_label(self.current),
-            "wanted": status_label(self.wanted),
-            "missing": "; ".join(str(m) for m in self.missing),
-        }
 
 
 class EligibilityError(DomainError):
@@ -74,10 +79,6 @@ class EligibilityError(DomainError):
 
     code = "not_eligible"
 
-    def __init__(self, message: str | Promise, *, field: str) -> None:
+    def __init__(self, message: str | Promise | LazyText, *, field: str) -> None:
         self.field = field
         super().__init__(message)
-
-
-class UnknownFolioError(DomainError):
-    code = "not_found"

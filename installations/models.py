@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce, Length
 from django.utils.translation import gettext_lazy as _
 
 from installations.identifiers import folio_display, validate_curp
-from installations.lifecycle import CLOSED_STATUSES, Status
+from installations.lifecycle import CLOSED_STATUSES, Status, status_label
 from installations.querysets import ApplicationQuerySet
 
 # Mexico City's bounding box (INEGI Marco Geoestadístico, rounded outwards).
@@ -264,7 +264,8 @@ class RainfallReference(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.alcaldia or _('Ciudad de México')}: {self.annual_mm} mm"
+        place = self.alcaldia.name if self.alcaldia else _("Ciudad de México")
+        return f"{place}: {self.annual_mm} mm"
 
 
 class InstallerOrganisation(models.Model):
@@ -730,7 +731,7 @@ class Component(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.size} {self.unit}"
+        return f"{self.get_kind_display()} {self.size} {self.get_unit_display()}"
 
 
 class MaintenanceVisitPerformedBy(models.TextChoices):
@@ -829,4 +830,4 @@ class StatusChange(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.from_status or '∅'} → {self.to_status}"
+        return f"{status_label(self.from_status) if self.from_status else '∅'} → {status_label(self.to_status)}"

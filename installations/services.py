@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from installations.exceptions import EligibilityError, TransitionError
+from installations.exceptions import EligibilityError, LazyText, TransitionError
 from installations.identifiers import folio_generate, verification_code_generate, verification_code_hash
 from installations.lifecycle import TRANSITIONS, Status, missing_evidence
 from installations.models import (
@@ -44,7 +44,7 @@ def application_transition(
 ) -> Application:
     """Move a request to ``to`` if the transition table allows it and its evidence is recorded."""
     if to not in Status.values:
-        raise ValidationError({"to": _("«%(value)s» no es un estado del proceso.") % {"value": to}})
+        raise ValidationError({"to": ValidationError(_("«%(value)s» no es un estado del proceso."), params={"value": to})})
     # Lock first so two people acting on one request at once are applied one after the other.
     locked = Application.objects.select_for_update(no_key=True).get(pk=application.pk)
     current = locked.status
@@ -102,13 +102,16 @@ def application_register(
     eligibility = EligibleColonia.objects.filter(program_year=program_year, colonia=home.colonia).only("modality").first()
     if eligibility is None:
         raise EligibilityError(
-            _("La colonia %(colonia)s no participa en el programa %(year)s.")
-            % {"colonia": home.colonia.name, "year": program_year.year},
+            LazyText(
+                _("La colonia %(colonia)s no participa en el programa %(year)s."),
+                colonia=home.colonia.name,
+                year=program_year.year,
+            ),
             field="colonia",
         )
     if person.pk and Application.objects.open().filter(applicant=person, program_year=program_year).exists():
         raise EligibilityError(
-            _("Ya existe una solicitud abierta con esta CURP en el programa %(year)s.") % {"year": program_year.year},
+            LazyText(_("Ya existe una solicitud abierta con esta CURP en el programa %(year)s."), year=program_year.year),
             field="curp",
         )
     person.save()
@@ -291,7 +294,11 @@ def maintenance_visit_record(
     unknown = set(checklist or {}) - allowed
     if unknown:
         raise ValidationError(
-            {"checklist": _("Puntos de revisión desconocidos: %(items)s.") % {"items": ", ".join(sorted(unknown))}}
+            {
+                "checklist": ValidationError(
+                    _("Puntos de revisión desconocidos: %(items)s."), params={"items": ", ".join(sorted(unknown))}
+                )
+            }
         )
     if next_due_on <= visited_on:
         raise ValidationError({"next_due_on": _("El próximo mantenimiento debe ser posterior a la visita.")})

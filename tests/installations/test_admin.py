@@ -480,6 +480,8 @@ def test_the_change_form_cannot_edit_status_folio_or_code(client, administrator)
 
     editable = set(response.context["adminform"].form.fields)
     assert {"status", "status_changed_at", "folio", "verification_code_hash"}.isdisjoint(editable)
+    # what registration decided under the year's rules is not edited here either
+    assert {"program_year", "modality", "applicant", "dwelling", "privacy_consent_at"}.isdisjoint(editable)
     assert "Registrada" in response.content.decode()
 
 
@@ -487,8 +489,8 @@ def test_posting_a_status_to_the_change_form_changes_nothing(client, administrat
     application = ApplicationFactory()
     client.force_login(administrator)
     data = {
-        "program_year": application.program_year_id,
-        "modality": application.modality,
+        "program_year": 2019,
+        "modality": "partial_subsidy_50",
         "channel": application.channel,
         "applicant": application.applicant_id,
         "dwelling": application.dwelling_id,
@@ -508,6 +510,7 @@ def test_posting_a_status_to_the_change_form_changes_nothing(client, administrat
     application.refresh_from_db()
     assert application.commitment_letter_on == date(2023, 2, 3)
     assert application.status == Status.REGISTERED
+    assert (application.program_year_id, application.modality) == (2023, "total_subsidy")
     assert application.folio != "0000000000000"
     assert not StatusChange.objects.exists()
 
