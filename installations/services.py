@@ -257,8 +257,6 @@ def installation_record(
         unit_cost_mxn=unit_cost_mxn,
         training_on=training_on,
     )
-    if training_on is not None and training_on < installed_on:
-        raise ValidationError({"training_on": _("La capacitación no puede ser anterior a la instalación.")})
     _clean(installation, exclude=["application", "dwelling", "technician", "installer"])
     installation.save()
     parts = [Component(installation=installation, **component) for component in components]
@@ -300,8 +298,6 @@ def maintenance_visit_record(
                 )
             }
         )
-    if next_due_on <= visited_on:
-        raise ValidationError({"next_due_on": _("El próximo mantenimiento debe ser posterior a la visita.")})
     visit = MaintenanceVisit(
         installation=installation,
         kind=kind,
