@@ -1,7 +1,12 @@
-"""The REST API under /api/v1/: one router (endpoints arrive with the API issue)."""
+"""The REST API under /api/v1/: one router for the staff resources, plus auth and public endpoints."""
 
-from rest_framework.routers import DefaultRouter
+from django.urls import include, path
 
-router = DefaultRouter()
+from api.staff_urls import router
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("auth/", include("api.auth_urls")),
+    path("public/", include("api.public_urls")),
+    path("", include("api.staff_urls")),
+    *router.urls,
+]

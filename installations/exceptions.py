@@ -82,3 +82,20 @@ class EligibilityError(DomainError):
     def __init__(self, message: str | Promise | LazyText, *, field: str) -> None:
         self.field = field
         super().__init__(message)
+
+
+class StaleVersionError(DomainError):
+    """An edit based on an older version of the record than the one stored (a lost update avoided)."""
+
+    code = "stale_version"
+
+    def __init__(self, *, expected: int, current: int) -> None:
+        self.expected = expected
+        self.current = current
+        super().__init__(
+            LazyText(
+                _("El registro cambió mientras lo editaba (versión %(expected)s, ahora %(current)s); vuelva a cargarlo."),
+                expected=expected,
+                current=current,
+            )
+        )

@@ -41,6 +41,26 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
+class VersionedModel(TimeStampedModel):
+    """A record people edit from several devices: ``version`` goes up by one on every write (ETag)."""
+
+    version = models.PositiveIntegerField(_("versión"), default=1, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class FieldRecordModel(VersionedModel):
+    """A record a technician may capture offline: the phone's own id and clock, kept apart from ours."""
+
+    client_uuid = models.UUIDField(_("identificador del dispositivo"), unique=True, null=True, blank=True, editable=False)
+    recorded_at = models.DateTimeField(_("capturado en el dispositivo"), null=True, blank=True, editable=False)
+    received_at = models.DateTimeField(_("recibido por el servidor"), null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
 # --- People using Harvest ------------------------------------------------------------------------
 class UserRole(models.TextChoices):
     TECHNICIAN = "technician", _("Técnica/o de campo")
@@ -436,7 +456,7 @@ class ApplicationChannel(models.TextChoices):
     ALCALDIA = "alcaldia", _("Alcaldía")
 
 
-class Application(TimeStampedModel):
+class Application(FieldRecordModel):
     """A household's request for a system in one program year, followed to the system's end of life."""
 
     Channel = ApplicationChannel
@@ -501,7 +521,7 @@ class TechnicalVisitOutcome(models.TextChoices):
     NOT_VIABLE = "not_viable", _("No viable")
 
 
-class TechnicalVisit(TimeStampedModel):
+class TechnicalVisit(FieldRecordModel):
     """The technical visit that decides whether a home can take a system, and what must change first."""
 
     Outcome = TechnicalVisitOutcome
@@ -603,7 +623,7 @@ class InstallationFundingSource(models.TextChoices):
     OTHER = "otro", _("Otra")
 
 
-class Installation(TimeStampedModel):
+class Installation(FieldRecordModel):
     """A rain-harvesting system (SCALL) installed at a home: tank, Tlaloque, filters and pipework."""
 
     FundingSource = InstallationFundingSource
@@ -747,7 +767,7 @@ class MaintenanceVisitKind(models.TextChoices):
     FOLLOW_UP = "follow_up", _("Seguimiento")
 
 
-class MaintenanceVisit(TimeStampedModel):
+class MaintenanceVisit(FieldRecordModel):
     """A maintenance or follow-up visit to an installed system, with its checklist and next due date."""
 
     Kind = MaintenanceVisitKind

@@ -7,8 +7,9 @@ lifecycle has exactly one writer, ``application_transition``; the record-keeping
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from installations.exceptions import EligibilityError, LazyText, TransitionError
+from installations.exceptions import EligibilityError, LazyText, StaleVersionError, TransitionError
 from installations.identifiers import folio_generate, verification_code_generate, verification_code_hash
 from installations.lifecycle import TRANSITIONS, Status, missing_evidence
 from installations.models import (
@@ -35,6 +36,17 @@ from installations.models import (
     TechnicalVisit,
     User,
 )
+
+# Phones may run a few minutes fast; anything later than this is refused as a future capture.
+CLOCK_SKEW_ALLOWANCE = timedelta(minutes=5)
+
+
+def _offline_fields(*, client_uuid: uuid.UUID | None, recorded_at: datetime | None) -> dict[str, Any]:
+    """The device's id and clock for a record captured in the field, plus our own receipt time."""
+    received_at = timezone.now()
+    if recorded_at is not None and recorded_at > received_at + CLOCK_SKEW_ALLOWANCE:
+        raise ValidationError({"recorded_at": _("La fecha de captura está en el futuro; revise el reloj del teléfono.")})
+    return {"client_uuid": client_uuid, "recorded_at": recorded_at, "received_at": received_at}
 
 
 # --- The lifecycle ------------------------------------------------------------------------------------
@@ -58,12 +70,14 @@ def application_transition(
         Installation.objects.filter(application=locked, removed_on=None).update(removed_on=timezone.localdate(changed_at))
     locked.status = to
     locked.status_changed_at = changed_at
-    locked.save(update_fields=["status", "status_changed_at", "updated_at"])
+    locked.version += 1
+    locked.save(update_fields=["status", "status_changed_at", "version", "updated_at"])
     StatusChange.objects.create(
         application=locked, from_status=current, to_status=to, changed_by=by, changed_at=changed_at, note=note
     )
     application.status = locked.status
     application.status_changed_at = locked.status_changed_at
+    application.version = locked.version
     return locked
 
 
@@ -83,6 +97,8 @@ def application_register(
     privacy_consent_at: datetime | None,
     by: User | None = None,
     rng: random.Random | None = None,
+    client_uuid: uuid.UUID | None = None,
+    recorded_at: datetime | None = None,
 ) -> tuple[Application, str]:
     """Register a household's request; returns it with its verification code, shown only this once.
 
@@ -91,6 +107,7 @@ def application_register(
     """
     if privacy_consent_at is None:
         raise EligibilityError(_("Debe aceptar el aviso de privacidad para registrarse."), field="privacy_consent")
+    offline = _offline_fields(client_uuid=client_uuid, recorded_at=recorded_at)
     curp = str(applicant.get("curp", "")).strip().upper()
     person = Applicant.objects.filter(curp=curp).first() or Applicant()
     for name, value in {**applicant, "curp": curp}.items():
@@ -133,6 +150,7 @@ def application_register(
         privacy_consent_at=privacy_consent_at,
         status=Status.REGISTERED,
         status_changed_at=now,
+        **offline,
     )
     _clean(application, exclude=["applicant", "dwelling", "program_year"])
     application.save()
@@ -143,13 +161,20 @@ def application_register(
 # --- Technical visit ----------------------------------------------------------------------------------
 @transaction.atomic
 def technical_visit_schedule(
-    *, application: Application, technician: User, scheduled_on: date, by: User | None
+    *,
+    application: Application,
+    technician: User,
+    scheduled_on: date,
+    by: User | None,
+    client_uuid: uuid.UUID | None = None,
+    recorded_at: datetime | None = None,
 ) -> TechnicalVisit:
     """Plan the technical visit, assign the technician and mark the request as visit scheduled."""
     if technician.role != User.Role.TECHNICIAN:
         raise ValidationError({"technician": _("La persona asignada debe tener el rol de técnica/o.")})
+    offline = _offline_fields(client_uuid=client_uuid, recorded_at=recorded_at)
     application_transition(application=application, to=Status.VISIT_SCHEDULED, by=by)
-    visit = TechnicalVisit(application=application, technician=technician, scheduled_on=scheduled_on)
+    visit = TechnicalVisit(application=application, technician=technician, scheduled_on=scheduled_on, **offline)
     _clean(visit, exclude=["application", "technician"])
     visit.save()
     Application.objects.filter(pk=application.pk).update(assigned_technician=technician)
@@ -240,6 +265,8 @@ def installation_record(
     unit_cost_mxn: Decimal | None = None,
     training_on: date | None = None,
     by: User | None,
+    client_uuid: uuid.UUID | None = None,
+    recorded_at: datetime | None = None,
 ) -> Installation:
     """Record the installed system and its components; the request becomes installed."""
     if Installation.objects.filter(application=application).exists():
@@ -256,6 +283,7 @@ def installation_record(
         funding_source=funding_source,
         unit_cost_mxn=unit_cost_mxn,
         training_on=training_on,
+        **_offline_fields(client_uuid=client_uuid, recorded_at=recorded_at),
     )
     _clean(installation, exclude=["application", "dwelling", "technician", "installer"])
     installation.save()
@@ -286,6 +314,8 @@ def maintenance_visit_record(
     checklist: Mapping[str, bool] | None = None,
     findings: str = "",
     by: User | None,
+    client_uuid: uuid.UUID | None = None,
+    recorded_at: datetime | None = None,
 ) -> MaintenanceVisit:
     """Record a maintenance visit; a system flagged as needing maintenance returns to operation."""
     allowed = {"roof_cleaned", "leaf_filter_cleaned", "tlaloque_purged", "tank_cleaned", "cartridges_replaced", "chlorine_added"}
@@ -307,6 +337,7 @@ def maintenance_visit_record(
         performed_by=performed_by,
         findings=findings,
         **(checklist or {}),
+        **_offline_fields(client_uuid=client_uuid, recorded_at=recorded_at),
     )
     _clean(visit, exclude=["installation", "technician"])
     visit.save()
@@ -315,3 +346,52 @@ def maintenance_visit_record(
     if application.status == Status.NEEDS_MAINTENANCE:
         application_transition(application=application, to=Status.ACTIVE, by=by, note=str(_("Mantenimiento realizado.")))
     return visit
+
+
+# --- Edits ------------------------------------------------------------------------------------------------
+EDITABLE_FIELDS: dict[type, frozenset[str]] = {
+    Application: frozenset({"commitment_letter_on", "assigned_technician"}),
+    TechnicalVisit: frozenset(
+        {"scheduled_on", "measured_roof_area_m2", "measured_roof_material", "required_adjustments", "notes"}
+    ),
+    Installation: frozenset({"installer", "tank_capacity_litres", "funding_source", "unit_cost_mxn", "training_on"}),
+    MaintenanceVisit: frozenset(
+        {
+            "kind",
+            "performed_by",
+            "roof_cleaned",
+            "leaf_filter_cleaned",
+            "tlaloque_purged",
+            "tank_cleaned",
+            "cartridges_replaced",
+            "chlorine_added",
+            "findings",
+            "next_due_on",
+        }
+    ),
+}
+
+
+@transaction.atomic
+def record_update[VersionedRecord: (Application, TechnicalVisit, Installation, MaintenanceVisit)](
+    *, record: VersionedRecord, expected_version: int, changes: Mapping[str, Any], by: User | None
+) -> VersionedRecord:
+    """Apply plain edits to a record if it is still at ``expected_version``; the version goes up by one.
+
+    Status, folio, ids and audit fields are never edited here (the lifecycle has its own service);
+    a field outside the model's editable set is refused with its name.
+    """
+    model = type(record)
+    allowed = EDITABLE_FIELDS[model]
+    refused = sorted(set(changes) - allowed)
+    if refused:
+        raise ValidationError({name: _("Este campo no se puede modificar.") for name in refused})
+    locked = model.objects.select_for_update(no_key=True).get(pk=record.pk)
+    if locked.version != expected_version:
+        raise StaleVersionError(expected=expected_version, current=locked.version)
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    _clean(locked)
+    locked.version += 1
+    locked.save(update_fields=[*changes, "version", "updated_at"])
+    return locked

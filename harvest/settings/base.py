@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_results",
     "installations",
     "api",
@@ -178,12 +180,51 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- Cache and counters -------------------------------------------------------------------------------
+# Default: per-process memory. Production: CACHE_URL=redis://… (shared by every web process).
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://harvest")}
+# Throttle counters need one count across web processes: Redis when the cache is Redis, else the database.
+HARVEST_COUNTERS = "cache" if CACHES["default"]["BACKEND"].endswith("RedisCache") else "database"
+
 # --- REST API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.DeviceTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.KeysetPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Harvest API · Cosecha de Lluvia",
+    "DESCRIPTION": "API of Mexico City's rainwater-harvesting program tracker (households, technicians, coordinators).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Phone tokens last this many days unless revoked first.
+HARVEST_TOKEN_TTL_DAYS = env.int("HARVEST_TOKEN_TTL_DAYS", default=30)
+# Idempotency records are kept at least this long (phones may stay offline for weeks).
+HARVEST_IDEMPOTENCY_DAYS = 30
+# Public status lookup: failures per client and per folio before 429 (reliability.md A4, A5).
+HARVEST_LOOKUP_FAILURES_PER_CLIENT = 5
+HARVEST_LOOKUP_CLIENT_WINDOW_S = 10 * 60
+HARVEST_LOOKUP_FAILURES_PER_FOLIO = 10
+HARVEST_LOOKUP_FOLIO_WINDOW_S = 24 * 3600
+HARVEST_LOOKUP_FOLIO_LOCK_S = 15 * 60
+# Login: failures per user name or client before 429.
+HARVEST_LOGIN_FAILURES = 5
+HARVEST_LOGIN_WINDOW_S = 15 * 60
+# Proxies in front of the app that append to X-Forwarded-For (0: use REMOTE_ADDR only).
+HARVEST_NUM_PROXIES = env.int("HARVEST_NUM_PROXIES", default=0)

@@ -1,0 +1,3 @@
+"""auth endpoints (filled in by the API issue)."""
+
+urlpatterns: list = []

@@ -1,0 +1,102 @@
+"""Atomic counters with a time window, for throttles and lockouts.
+
+With a shared cache (Redis in production, ``CACHE_URL``) they are cache keys: ``add`` then ``incr``,
+which Redis does atomically. On the embedded default, where each web process has its own memory,
+they are rows of ``RateCounter`` updated by one ``INSERT … ON CONFLICT … RETURNING`` statement, which
+SQLite and PostgreSQL both run atomically, so every process counts the same hits.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest
+from django.utils import timezone
+
+from api.models import RateCounter
+
+
+def _use_cache() -> bool:
+    return settings.HARVEST_COUNTERS == "cache"
+
+
+def counter_hit(key: str, *, window_seconds: int, amount: int = 1) -> int:
+    """Add ``amount`` to the counter (a new window starts when the old one has ended); the new value."""
+    if _use_cache():
+        cache.add(key, 0, timeout=window_seconds)
+        try:
+            return cache.incr(key, amount)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 0, timeout=window_seconds)
+            return cache.incr(key, amount)
+    now = timezone.now()
+    expires_at = now + timedelta(seconds=window_seconds)
+    q = connection.ops.quote_name
+    table, key_col, count_col, expires_col = (q(RateCounter._meta.db_table), q("key"), q("count"), q("expires_at"))
+    sql = (
+        f"INSERT INTO {table} ({key_col}, {count_col}, {expires_col}) VALUES (%s, %s, %s) "  # noqa: S608 -- names from the model
+        f"ON CONFLICT ({key_col}) DO UPDATE SET "
+        f"{count_col} = CASE WHEN {table}.{expires_col} <= %s THEN %s ELSE {table}.{count_col} + %s END, "
+        f"{expires_col} = CASE WHEN {table}.{expires_col} <= %s THEN %s ELSE {table}.{expires_col} END "
+        f"RETURNING {count_col}"
+    )
+    params = [key, amount, _db(expires_at), _db(now), amount, amount, _db(now), _db(expires_at)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.fetchone()[0])
+
+
+def counter_value(key: str) -> int:
+    """The counter's value now (0 when absent or expired)."""
+    if _use_cache():
+        return int(cache.get(key, 0))
+    row = RateCounter.objects.filter(key=key, expires_at__gt=timezone.now()).values_list("count", flat=True).first()
+    return int(row or 0)
+
+
+def counter_seconds_left(key: str) -> int:
+    """Seconds until the counter's window ends (0 when absent)."""
+    if _use_cache():
+        # Django's RedisCache has no ttl(); ask its client, with the key as the cache stores it.
+        client = cache._cache.get_client(key)  # type: ignore[attr-defined]
+        return max(int(client.ttl(cache.make_and_validate_key(key))), 0)
+    expires_at = RateCounter.objects.filter(key=key).values_list("expires_at", flat=True).first()
+    if expires_at is None:
+        return 0
+    return max(int((expires_at - timezone.now()).total_seconds()), 0)
+
+
+def counter_reset(key: str) -> None:
+    if _use_cache():
+        cache.delete(key)
+    else:
+        RateCounter.objects.filter(key=key).delete()
+
+
+def counters_purge_expired() -> int:
+    """Delete ended windows (database counters only); returns how many."""
+    deleted, _ = RateCounter.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
+
+
+def _db(value: object) -> object:
+    if connection.vendor == "sqlite":
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The caller's address: REMOTE_ADDR, or the hop our own proxies appended (HARVEST_NUM_PROXIES).
+
+    Hops a client writes into X-Forwarded-For itself sit to the left of ours and are never read,
+    so a random header on each request cannot reset a throttle (reliability.md A6).
+    """
+    proxies = settings.HARVEST_NUM_PROXIES
+    if proxies:
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        if len(hops) >= proxies:
+            return hops[-proxies]
+    return request.META.get("REMOTE_ADDR", "") or "unknown"

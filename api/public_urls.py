@@ -1,0 +1,3 @@
+"""public endpoints (filled in by the API issue)."""
+
+urlpatterns: list = []
