@@ -26,6 +26,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from installations.exceptions import TransitionError
+from installations.forms import ThrottledAdminAuthenticationForm
 from installations.identifiers import CURP_PATTERN, folio_is_valid, folio_normalize
 from installations.lifecycle import CLOSED_STATUSES, Status, allowed_targets, missing_evidence, status_label
 from installations.models import (
@@ -723,3 +724,7 @@ class StatusChangeAdmin(FolioSearchMixin, ReadOnlyAccess, admin.ModelAdmin):
         if self.list_select_related:
             queryset = queryset.select_related(*self.list_select_related)
         return _scoped(queryset, request.user)
+
+
+# Staff sign-in on the admin pages is throttled per user name and per client.
+admin.site.login_form = ThrottledAdminAuthenticationForm
