@@ -1,6 +1,20 @@
-"""Staff endpoints: one router."""
+"""Staff endpoints: one router for the resources, plus the caller's own worklist."""
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from api import views
+
 router = DefaultRouter()
-urlpatterns: list = []
+router.register("alcaldias", views.AlcaldiaViewSet, basename="alcaldia")
+router.register("colonias", views.ColoniaViewSet, basename="colonia")
+router.register("program-years", views.ProgramYearViewSet, basename="program-year")
+router.register(r"program-years/(?P<year>[0-9]{4})/eligible-colonias", views.EligibleColoniaViewSet, basename="eligible-colonia")
+router.register("applications", views.ApplicationViewSet, basename="application")
+router.register("technical-visits", views.TechnicalVisitViewSet, basename="technical-visit")
+router.register("installations", views.InstallationViewSet, basename="installation")
+router.register("maintenance-visits", views.MaintenanceVisitViewSet, basename="maintenance-visit")
+
+urlpatterns = [
+    path("me/worklist/", views.WorklistView.as_view(), name="worklist"),
+]

@@ -99,3 +99,12 @@ class StaleVersionError(DomainError):
                 current=current,
             )
         )
+
+
+class DuplicateCaptureError(DomainError):
+    """A record captured on a phone that the server already has (same client_uuid)."""
+
+    code = "duplicate_capture"
+
+    def __init__(self) -> None:
+        super().__init__(_("Este registro ya se recibió antes (mismo identificador del dispositivo)."))

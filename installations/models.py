@@ -19,7 +19,12 @@ from django.utils.translation import gettext_lazy as _
 
 from installations.identifiers import folio_display, validate_curp
 from installations.lifecycle import CLOSED_STATUSES, Status, status_label
-from installations.querysets import ApplicationQuerySet
+from installations.querysets import (
+    ApplicationQuerySet,
+    InstallationQuerySet,
+    MaintenanceVisitQuerySet,
+    TechnicalVisitQuerySet,
+)
 
 # Mexico City's bounding box (INEGI Marco Geoestadístico, rounded outwards).
 CDMX_LATITUDE_RANGE = (Decimal("19.04"), Decimal("19.60"))
@@ -550,6 +555,8 @@ class TechnicalVisit(FieldRecordModel):
     adjustments_verified_on = models.DateField(_("adecuaciones verificadas el"), null=True, blank=True)
     notes = models.TextField(_("observaciones"), blank=True)
 
+    objects = TechnicalVisitQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("visita técnica")
         verbose_name_plural = _("visitas técnicas")
@@ -655,6 +662,8 @@ class Installation(FieldRecordModel):
     )
     training_on = models.DateField(_("capacitación impartida el"), null=True, blank=True)
     removed_on = models.DateField(_("retirado el"), null=True, blank=True)
+
+    objects = InstallationQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("instalación")
@@ -796,6 +805,8 @@ class MaintenanceVisit(FieldRecordModel):
     chlorine_added = models.BooleanField(_("cloro añadido"), default=False)
     findings = models.TextField(_("hallazgos"), blank=True)
     next_due_on = models.DateField(_("próximo mantenimiento"))
+
+    objects = MaintenanceVisitQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("visita de mantenimiento")

@@ -3,16 +3,67 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import timezone
 
-from installations.models import Alcaldia, Application, Dwelling, ProgramYear, RainfallReference, RoofCoefficient, User
+from installations.lifecycle import CLOSED_STATUSES, Status
+from installations.models import (
+    Alcaldia,
+    Application,
+    Colonia,
+    Dwelling,
+    EligibleColonia,
+    Installation,
+    MaintenanceVisit,
+    ProgramYear,
+    RainfallReference,
+    RoofCoefficient,
+    TechnicalVisit,
+    User,
+)
 
 # One pipa (water truck) carries 10,000 L (brief §4.4).
 WATER_TRUCK_LITRES = 10_000
+# A system never maintained is due this long after its installation (twice a year; domain.md §3.2).
+FIRST_MAINTENANCE_AFTER = timedelta(days=182)
+# The worklist shows maintenance due within this window (and everything overdue), up to a cap.
+WORKLIST_HORIZON = timedelta(days=30)
+WORKLIST_LIMIT = 200
 
 
+# --- Reference data -------------------------------------------------------------------------------
+def alcaldia_queryset() -> QuerySet[Alcaldia]:
+    return Alcaldia.objects.order_by("cvegeo")
+
+
+def colonia_queryset() -> QuerySet[Colonia]:
+    return Colonia.objects.order_by("alcaldia_id", "name")
+
+
+def registrable_colonia_queryset(*, user: User) -> QuerySet[Colonia]:
+    """Where a member of staff may register a request: a coordinator only inside the alcaldías she covers."""
+    if user.role == User.Role.COORDINATOR and not user.is_superuser:
+        return Colonia.objects.filter(alcaldia__in=user.alcaldias.all())
+    return Colonia.objects.all()
+
+
+def program_year_queryset() -> QuerySet[ProgramYear]:
+    return ProgramYear.objects.prefetch_related("alcaldias").order_by("-year")
+
+
+def eligible_colonia_queryset(*, program_year: ProgramYear) -> QuerySet[EligibleColonia]:
+    return EligibleColonia.objects.filter(program_year=program_year).select_related("colonia__alcaldia").order_by("pk")
+
+
+def technician_queryset() -> QuerySet[User]:
+    """People a request or a system can be assigned to."""
+    return User.objects.filter(role=User.Role.TECHNICIAN, is_active=True)
+
+
+# --- Field records, scoped to the caller ------------------------------------------------------------
 def application_queryset(*, user: User) -> QuerySet[Application]:
     """The requests a member of staff may see, with what a list shows."""
     return (
@@ -22,6 +73,105 @@ def application_queryset(*, user: User) -> QuerySet[Application]:
     )
 
 
+def technical_visit_queryset(*, user: User) -> QuerySet[TechnicalVisit]:
+    return TechnicalVisit.objects.visible_to(user).select_related("application__dwelling__colonia__alcaldia").order_by("-pk")
+
+
+def installation_queryset(*, user: User) -> QuerySet[Installation]:
+    return (
+        Installation.objects.visible_to(user)
+        .select_related("application", "dwelling__colonia__alcaldia")
+        .prefetch_related("components")
+        .order_by("-pk")
+    )
+
+
+def maintenance_visit_queryset(*, user: User) -> QuerySet[MaintenanceVisit]:
+    return (
+        MaintenanceVisit.objects.visible_to(user)
+        .select_related("installation__application", "installation__dwelling__colonia__alcaldia")
+        .order_by("-pk")
+    )
+
+
+# --- A technician's worklist --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorklistItem:
+    """A place to go: a technical visit not yet made, or a system whose maintenance is due."""
+
+    kind: str  # "technical_visit" (id of the visit) or "maintenance" (id of the installation)
+    id: int
+    due_on: date
+    overdue: bool
+    application_id: int
+    folio: str
+    dwelling: Dwelling
+
+
+@dataclass(frozen=True)
+class Worklist:
+    items: list[WorklistItem]
+    truncated: bool
+
+
+def worklist(*, user: User, today: date | None = None, limit: int = WORKLIST_LIMIT) -> Worklist:
+    """The caller's pending technical visits and due maintenance, soonest first, in three queries.
+
+    A system is due on its latest maintenance visit's next date, or ``FIRST_MAINTENANCE_AFTER`` its
+    installation when it has none; it is listed when due within ``WORKLIST_HORIZON`` or overdue.
+    """
+    today = today or timezone.localdate()
+    horizon = today + WORKLIST_HORIZON
+    visits = (
+        TechnicalVisit.objects.filter(technician=user, visited_on=None)
+        .exclude(application__status__in=CLOSED_STATUSES)
+        .select_related("application__dwelling__colonia__alcaldia")
+        .order_by("scheduled_on", "pk")[: limit + 1]
+    )
+    latest_due_on = MaintenanceVisit.objects.filter(installation=OuterRef("pk")).order_by("-visited_on", "-pk")
+    systems = (
+        Installation.objects.filter(technician=user, application__status__in=[Status.ACTIVE, Status.NEEDS_MAINTENANCE])
+        .annotate(last_due_on=Subquery(latest_due_on.values("next_due_on")[:1]))
+        .select_related("application", "dwelling__colonia__alcaldia")
+    )
+    # Two queries rather than one ordered by COALESCE(last_due_on, installed_on + 182 days): date
+    # arithmetic is not portable between SQLite and PostgreSQL, and each half is already in due order.
+    maintained = systems.filter(last_due_on__lte=horizon).order_by("last_due_on", "pk")[: limit + 1]
+    never_maintained = systems.filter(last_due_on=None, installed_on__lte=horizon - FIRST_MAINTENANCE_AFTER).order_by(
+        "installed_on", "pk"
+    )[: limit + 1]
+
+    items = [_worklist_item("technical_visit", visit.pk, visit.scheduled_on, visit.application, today) for visit in visits]
+    items += [
+        _worklist_item(
+            "maintenance",
+            system.pk,
+            system.last_due_on or system.installed_on + FIRST_MAINTENANCE_AFTER,
+            system.application,
+            today,
+            dwelling=system.dwelling,
+        )
+        for system in [*maintained, *never_maintained]
+    ]
+    items.sort(key=lambda item: (item.due_on, item.kind, item.id))
+    return Worklist(items=items[:limit], truncated=len(items) > limit)
+
+
+def _worklist_item(
+    kind: str, pk: int, due_on: date, application: Application, today: date, *, dwelling: Dwelling | None = None
+) -> WorklistItem:
+    return WorklistItem(
+        kind=kind,
+        id=pk,
+        due_on=due_on,
+        overdue=due_on < today,
+        application_id=application.pk,
+        folio=application.folio,
+        dwelling=dwelling or application.dwelling,
+    )
+
+
+# --- Counts and the harvest estimate ----------------------------------------------------------------
 def reference_counts() -> dict[str, int]:
     return {
         "alcaldias": Alcaldia.objects.count(),

@@ -14,11 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from installations.exceptions import EligibilityError, LazyText, StaleVersionError, TransitionError
+from installations.exceptions import DuplicateCaptureError, EligibilityError, LazyText, StaleVersionError, TransitionError
 from installations.identifiers import folio_generate, verification_code_generate, verification_code_hash
 from installations.lifecycle import TRANSITIONS, Status, missing_evidence
 from installations.models import (
@@ -108,11 +108,21 @@ def application_register(
     if privacy_consent_at is None:
         raise EligibilityError(_("Debe aceptar el aviso de privacidad para registrarse."), field="privacy_consent")
     offline = _offline_fields(client_uuid=client_uuid, recorded_at=recorded_at)
+    if client_uuid is not None and Application.objects.filter(client_uuid=client_uuid).exists():
+        raise DuplicateCaptureError()
     curp = str(applicant.get("curp", "")).strip().upper()
-    person = Applicant.objects.filter(curp=curp).first() or Applicant()
-    for name, value in {**applicant, "curp": curp}.items():
-        setattr(person, name, value)
-    _clean(person, exclude=["curp"] if person.pk else [])
+    submitted = Applicant(**{**applicant, "curp": curp})
+    # Lock the person's row (when there is one) so two registrations for one CURP queue up.
+    person = Applicant.objects.select_for_update(no_key=True).filter(curp=curp).first()
+    _clean(submitted, exclude=["curp"] if person else [])
+    if person is None:
+        person = submitted
+    elif by is not None:
+        # Staff registering in the field may correct the person's data; an anonymous caller who
+        # knows a CURP may not overwrite someone else's name or phone.
+        for name, value in applicant.items():
+            setattr(person, name, value)
+        _clean(person, exclude=["curp"])
     home = Dwelling(**dwelling)
     _clean(home)
 
@@ -131,7 +141,13 @@ def application_register(
             LazyText(_("Ya existe una solicitud abierta con esta CURP en el programa %(year)s."), year=program_year.year),
             field="curp",
         )
-    person.save()
+    try:
+        with transaction.atomic():
+            person.save()
+    except IntegrityError:  # the same new CURP registered by a parallel request a moment ago
+        raise EligibilityError(
+            _("Se está registrando otra solicitud con esta CURP; intente de nuevo en un momento."), field="curp"
+        ) from None
     home.save()
 
     code = verification_code_generate(rng)
@@ -153,7 +169,17 @@ def application_register(
         **offline,
     )
     _clean(application, exclude=["applicant", "dwelling", "program_year"])
-    application.save()
+    try:
+        with transaction.atomic():
+            application.save()
+    except IntegrityError:
+        if client_uuid is not None and Application.objects.filter(client_uuid=client_uuid).exists():
+            raise  # the same capture sent twice: the caller reports it as a conflict
+        # Otherwise it is the database's one-open-request-per-CURP-and-year rule.
+        raise EligibilityError(
+            LazyText(_("Ya existe una solicitud abierta con esta CURP en el programa %(year)s."), year=program_year.year),
+            field="curp",
+        ) from None
     StatusChange.objects.create(application=application, to_status=Status.REGISTERED, changed_by=by, changed_at=now)
     return application, code
 
@@ -208,6 +234,7 @@ def technical_visit_record(
     visit.measured_roof_material = measured_roof_material
     visit.required_adjustments = required_adjustments
     visit.notes = notes
+    visit.version += 1
     _clean(visit, exclude=["application", "technician"])
     visit.save()
     application = visit.application
@@ -228,8 +255,9 @@ def technical_visit_verify_adjustments(*, visit: TechnicalVisit, verified_on: da
     if visit.outcome != TechnicalVisit.Outcome.VIABLE_WITH_ADJUSTMENTS:
         raise ValidationError({"adjustments_verified_on": _("Esta visita no pidió adecuaciones.")})
     visit.adjustments_verified_on = verified_on
+    visit.version += 1
     _clean(visit, exclude=["application", "technician"])
-    visit.save(update_fields=["adjustments_verified_on", "updated_at"])
+    visit.save(update_fields=["adjustments_verified_on", "version", "updated_at"])
     application_transition(application=visit.application, to=Status.VIABLE, by=by)
     return visit
 

@@ -3,6 +3,7 @@
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.utils import translation
 
 from installations.models import User
 from tests.factories import UserFactory
@@ -13,6 +14,13 @@ def django_db_setup(django_db_setup, django_db_blocker):
     """Load the reference fixtures once into the test database."""
     with django_db_blocker.unblock():
         call_command("loaddata", *settings.REFERENCE_FIXTURES, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """A test that asks for English must not leave it switched on for the next one."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture
