@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
@@ -76,6 +77,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DjangoValidationError):
         fields = _fields(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
         return Response(error_body(_("Datos inválidos."), "invalid", fields), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DataError):  # a value the database cannot hold (a 30-digit id): bad input, not a fault
+        return Response(
+            error_body(_("Un valor está fuera del rango permitido."), "out_of_range"), status=status.HTTP_400_BAD_REQUEST
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -10,6 +10,7 @@ masked CURP. Nothing here queries: the selectors fetch what each list shows.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 from django.db import models
@@ -19,6 +20,7 @@ from drf_spectacular.plumbing import ResolvedComponent, build_choice_description
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from api.fast_read import CompiledReadMixin
 from api.permissions import is_manager, is_technician
 from installations.lifecycle import Status
 from installations.models import (
@@ -127,7 +129,7 @@ class AlcaldiaSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ColoniaSerializer(serializers.ModelSerializer):
+class ColoniaSerializer(CompiledReadMixin, serializers.ModelSerializer):
     kind = EnumField(Colonia.Kind, read_only=True)
 
     class Meta:
@@ -151,7 +153,7 @@ class ProgramYearSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class EligibleColoniaSerializer(serializers.ModelSerializer):
+class EligibleColoniaSerializer(CompiledReadMixin, serializers.ModelSerializer):
     """A colonia of a year's call: its id and name, its alcaldía and the subsidy it gets."""
 
     id = serializers.IntegerField(source="colonia_id", read_only=True)
@@ -166,7 +168,7 @@ class EligibleColoniaSerializer(serializers.ModelSerializer):
 
 
 # --- Output: people and places ---------------------------------------------------------------------------
-class DwellingSerializer(serializers.ModelSerializer):
+class DwellingSerializer(CompiledReadMixin, serializers.ModelSerializer):
     """Where the system goes. The address and coordinates are private: only staff with the case read them."""
 
     colonia_name = serializers.CharField(source="colonia.name", read_only=True)
@@ -197,7 +199,7 @@ class DwellingSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ApplicantSerializer(serializers.ModelSerializer):
+class ApplicantSerializer(CompiledReadMixin, serializers.ModelSerializer):
     """The applicant as coordinators and administrators read them (coverage by sex, age, vulnerability)."""
 
     class Meta:
@@ -227,7 +229,7 @@ class MaskedCurpField(serializers.CharField):
         return mask_curp(str(value))
 
 
-class ApplicantContactSerializer(serializers.ModelSerializer):
+class ApplicantContactSerializer(CompiledReadMixin, serializers.ModelSerializer):
     """The applicant as a technician reads them: who to ask for and how to call; the CURP masked."""
 
     curp = MaskedCurpField(read_only=True)
@@ -253,14 +255,26 @@ class ApplicantForRoleField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_representation(self, value: Applicant) -> dict[str, Any]:
-        request = self.context.get("request")
-        full = request is not None and is_manager(request.user)
-        serializer = ApplicantSerializer if full else ApplicantContactSerializer
-        return serializer(value, context=self.context).data
+        return self._serializer().to_representation(value)
+
+    def _serializer(self) -> serializers.Serializer:
+        """One serializer for the whole list: the role decides which, and it is the same on every row."""
+        cached = self.__dict__.get("_for_role")
+        if cached is None:
+            request = self.context.get("request")
+            full = request is not None and is_manager(request.user)
+            cached = self.__dict__["_for_role"] = (ApplicantSerializer if full else ApplicantContactSerializer)(
+                context=self.context
+            )
+        return cached
+
+    def compiled_reader(self) -> Any:
+        get, nested = attrgetter(self.source), self._serializer()
+        return lambda obj: None if (value := get(obj)) is None else nested.to_representation(value)
 
 
 # --- Output: the field records ---------------------------------------------------------------------------------
-class ApplicationSerializer(serializers.ModelSerializer):
+class ApplicationSerializer(CompiledReadMixin, serializers.ModelSerializer):
     status = EnumField(Status, read_only=True)
     applicant = ApplicantForRoleField()
     dwelling = DwellingSerializer(read_only=True)
@@ -298,7 +312,7 @@ class ApplicationCreatedSerializer(ApplicationSerializer):
         return self.context["verification_code"]
 
 
-class TechnicalVisitSerializer(serializers.ModelSerializer):
+class TechnicalVisitSerializer(CompiledReadMixin, serializers.ModelSerializer):
     folio = serializers.CharField(source="application.folio", read_only=True)
     application_status = EnumField(Status, source="application.status", read_only=True)
     measured_roof_material = EnumField(RoofMaterial, read_only=True, allow_blank=True)
@@ -326,7 +340,7 @@ class TechnicalVisitSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ComponentSerializer(serializers.ModelSerializer):
+class ComponentSerializer(CompiledReadMixin, serializers.ModelSerializer):
     kind = EnumField(Component.Kind, read_only=True)
 
     class Meta:
@@ -335,7 +349,7 @@ class ComponentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class InstallationSerializer(serializers.ModelSerializer):
+class InstallationSerializer(CompiledReadMixin, serializers.ModelSerializer):
     folio = serializers.CharField(source="application.folio", read_only=True)
     application_status = EnumField(Status, source="application.status", read_only=True)
     dwelling = DwellingSerializer(read_only=True)
@@ -363,7 +377,7 @@ class InstallationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MaintenanceVisitSerializer(serializers.ModelSerializer):
+class MaintenanceVisitSerializer(CompiledReadMixin, serializers.ModelSerializer):
     application = serializers.IntegerField(source="installation.application_id", read_only=True)
     folio = serializers.CharField(source="installation.application.folio", read_only=True)
     dwelling = DwellingSerializer(source="installation.dwelling", read_only=True)
