@@ -1,17 +1,19 @@
 """Atomic counters with a time window, for throttles and lockouts.
 
-With a shared cache (Redis in production, ``CACHE_URL``) they are cache keys: ``add`` then ``incr``,
-which Redis does atomically. On the embedded default, where each web process has its own memory,
-they are rows of ``RateCounter`` updated by one ``INSERT … ON CONFLICT … RETURNING`` statement, which
-SQLite and PostgreSQL both run atomically, so every process counts the same hits.
+With a shared cache (Redis in production, ``CACHE_URL``) they are Redis keys in the cache's
+database: ``SET … NX EX`` then ``INCRBY`` in one MULTI block, which Redis runs atomically. On the
+embedded default, where each web process has its own memory, they are rows of ``RateCounter``
+updated by one ``INSERT … ON CONFLICT … RETURNING`` statement, which SQLite and PostgreSQL both run
+atomically, so every process counts the same hits.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
+import redis
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
@@ -23,15 +25,26 @@ def _use_cache() -> bool:
     return settings.HARVEST_COUNTERS == "cache"
 
 
+@functools.cache
+def _redis() -> redis.Redis:
+    """One client per process for the cache's Redis: Django's RedisCache builds a new client object
+    for every call, which costs more than the round trip itself on a hot path like the lookup."""
+    location = settings.CACHES["default"]["LOCATION"]
+    return redis.Redis.from_url(location if isinstance(location, str) else location[0])
+
+
+def _key(key: str) -> str:
+    return f"harvest:counter:{key}"
+
+
 def counter_hit(key: str, *, window_seconds: int, amount: int = 1) -> int:
     """Add ``amount`` to the counter (a new window starts when the old one has ended); the new value."""
     if _use_cache():
-        cache.add(key, 0, timeout=window_seconds)
-        try:
-            return cache.incr(key, amount)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 0, timeout=window_seconds)
-            return cache.incr(key, amount)
+        # One round trip, run as a MULTI block: start the window if there is none, then add.
+        pipe = _redis().pipeline(transaction=True)
+        pipe.set(_key(key), 0, ex=window_seconds, nx=True)
+        pipe.incrby(_key(key), amount)
+        return int(pipe.execute()[1])
     now = timezone.now()
     expires_at = now + timedelta(seconds=window_seconds)
     q = connection.ops.quote_name
@@ -52,7 +65,7 @@ def counter_hit(key: str, *, window_seconds: int, amount: int = 1) -> int:
 def counter_value(key: str) -> int:
     """The counter's value now (0 when absent or expired)."""
     if _use_cache():
-        return int(cache.get(key, 0))
+        return int(_redis().get(_key(key)) or 0)
     row = RateCounter.objects.filter(key=key, expires_at__gt=timezone.now()).values_list("count", flat=True).first()
     return int(row or 0)
 
@@ -60,9 +73,7 @@ def counter_value(key: str) -> int:
 def counter_seconds_left(key: str) -> int:
     """Seconds until the counter's window ends (0 when absent)."""
     if _use_cache():
-        # Django's RedisCache has no ttl(); ask its client, with the key as the cache stores it.
-        client = cache._cache.get_client(key)  # type: ignore[attr-defined]
-        return max(int(client.ttl(cache.make_and_validate_key(key))), 0)
+        return max(int(_redis().ttl(_key(key))), 0)
     expires_at = RateCounter.objects.filter(key=key).values_list("expires_at", flat=True).first()
     if expires_at is None:
         return 0
@@ -71,7 +82,7 @@ def counter_seconds_left(key: str) -> int:
 
 def counter_reset(key: str) -> None:
     if _use_cache():
-        cache.delete(key)
+        _redis().delete(_key(key))
     else:
         RateCounter.objects.filter(key=key).delete()
 

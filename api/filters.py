@@ -192,11 +192,10 @@ class StrictFilterBackend(DjangoFilterBackend):
         if filterset_class is not None:
             names = set(filterset_class.base_filters)
             # Range filters read <name>_after and <name>_before.
-            empty = sorted(
-                param
-                for param, value in request.query_params.items()
-                if not value and (param in names or param.rsplit("_", 1)[0] in names)
-            )
+            given = [param for param in request.query_params if param in names or param.rsplit("_", 1)[0] in names]
+            empty = sorted(param for param in given if not request.query_params.get(param))
             if empty:
                 raise ValidationError({name: [_("Indique un valor o quite el parámetro.")] for name in empty})
+            if not given:  # no filter asked for: skip building and validating the filter form
+                return queryset
         return super().filter_queryset(request, queryset, view)

@@ -377,6 +377,37 @@ class InstallationSerializer(CompiledReadMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class InstallationListSerializer(CompiledReadMixin, serializers.ModelSerializer):
+    """One row of the installation list: what a coordinator scans; the address and parts are on retrieve."""
+
+    folio = serializers.CharField(source="application.folio", read_only=True)
+    application_status = EnumField(Status, source="application.status", read_only=True)
+    alcaldia = serializers.CharField(source="dwelling.colonia.alcaldia_id", read_only=True)
+    colonia = serializers.IntegerField(source="dwelling.colonia_id", read_only=True)
+    colonia_name = serializers.CharField(source="dwelling.colonia.name", read_only=True)
+
+    class Meta:
+        model = Installation
+        fields = (
+            "id",
+            "application",
+            "folio",
+            "application_status",
+            "alcaldia",
+            "colonia",
+            "colonia_name",
+            "technician",
+            "installer",
+            "installed_on",
+            "tank_capacity_litres",
+            "funding_source",
+            "training_on",
+            "removed_on",
+            "version",
+        )
+        read_only_fields = fields
+
+
 class MaintenanceVisitSerializer(CompiledReadMixin, serializers.ModelSerializer):
     application = serializers.IntegerField(source="installation.application_id", read_only=True)
     folio = serializers.CharField(source="installation.application.folio", read_only=True)

@@ -43,6 +43,7 @@ from installations.selectors import (
     application_queryset,
     colonia_queryset,
     eligible_colonia_queryset,
+    installation_list_queryset,
     installation_queryset,
     maintenance_visit_queryset,
     program_year_queryset,
@@ -101,10 +102,21 @@ PRECONDITION_REQUIRED = OpenApiResponse(shapes.ErrorSerializer, description="If-
 
 
 def _record_schema(
-    *, noun: str, output: type, create: type, update: type, created: type | None = None, create_note: str = ""
+    *,
+    noun: str,
+    output: type,
+    create: type,
+    update: type,
+    created: type | None = None,
+    create_note: str = "",
+    listed: type | None = None,
 ) -> Any:
     return extend_schema_view(
-        list=extend_schema(summary=f"List {noun}s the caller may see", description="Newest first, by cursor."),
+        list=extend_schema(
+            summary=f"List {noun}s the caller may see",
+            description="Newest first, by cursor." + (" Each row is a summary; retrieve one for all of it." if listed else ""),
+            **({"responses": listed(many=True)} if listed else {}),
+        ),
         retrieve=extend_schema(summary=f"One {noun}", responses={200: output, 404: NOT_FOUND}),
         create=extend_schema(
             summary=f"Record a {noun} (offline-safe)",
@@ -341,6 +353,7 @@ class TechnicalVisitViewSet(FieldRecordViewSet):
 @_record_schema(
     noun="installation",
     output=shapes.InstallationSerializer,
+    listed=shapes.InstallationListSerializer,
     create=shapes.InstallationCreateSerializer,
     update=shapes.InstallationUpdateSerializer,
     create_note=(
@@ -355,7 +368,12 @@ class InstallationViewSet(FieldRecordViewSet):
     filterset_class = filters.InstallationFilter
 
     def get_queryset(self) -> QuerySet[Installation]:
+        if self.action == "list":  # a page of summaries: no components, no address
+            return installation_list_queryset(user=self.request.user)
         return installation_queryset(user=self.request.user)
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return shapes.InstallationListSerializer if self.action == "list" else super().get_serializer_class()
 
     def create_record(self, data: dict[str, Any]) -> tuple[Model, dict[str, Any]]:
         application = self.parent(application_queryset(user=self.request.user), data["application"])

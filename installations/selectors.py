@@ -86,6 +86,32 @@ def installation_queryset(*, user: User) -> QuerySet[Installation]:
     )
 
 
+def installation_list_queryset(*, user: User) -> QuerySet[Installation]:
+    """A page of installations as a list shows them: the columns of the summary and nothing else."""
+    return (
+        Installation.objects.visible_to(user)
+        .select_related("application", "dwelling__colonia")
+        .only(
+            "id",
+            "application_id",
+            "technician_id",
+            "installer_id",
+            "installed_on",
+            "tank_capacity_litres",
+            "funding_source",
+            "training_on",
+            "removed_on",
+            "version",
+            "application__folio",
+            "application__status",
+            "dwelling__colonia_id",
+            "dwelling__colonia__name",
+            "dwelling__colonia__alcaldia_id",
+        )
+        .order_by("-pk")
+    )
+
+
 def maintenance_visit_queryset(*, user: User) -> QuerySet[MaintenanceVisit]:
     return (
         MaintenanceVisit.objects.visible_to(user)
