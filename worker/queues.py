@@ -11,4 +11,5 @@ class Queue(StrEnum):
 
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "worker.tasks.health.*": {"queue": Queue.DEFAULT.value},
+    "worker.tasks.housekeeping.*": {"queue": Queue.DEFAULT.value},
 }

@@ -1,5 +1,5 @@
 """Task modules; autodiscovery imports this package, which imports each module."""
 
-from worker.tasks import health
+from worker.tasks import health, housekeeping
 
-__all__ = ["health"]
+__all__ = ["health", "housekeeping"]
