@@ -15,12 +15,11 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import F
 from django.db.models.functions import TruncDate
 
 from installations.identifiers import folio_normalize, verification_code_matches
 from installations.lifecycle import NEXT_STEP, status_label
-from installations.models import Application, ProgramYear, StatusChange
+from installations.models import Application, ProgramYear
 
 # Households read dates as Mexico City's calendar, whatever the server's zone.
 MEXICO_CITY = ZoneInfo("America/Mexico_City")
@@ -64,38 +63,41 @@ def folio_fingerprint(folio_raw: str) -> str:
 def application_status_lookup(folio_raw: str, code: str) -> PublicStatus | None:
     """The status of the request with this folio if ``code`` is its verification code; else None.
 
-    The folio may be written in any case, with dashes or spaces.
+    The folio may be written in any case, with dashes or spaces. One query serves every path (an
+    unknown folio, a wrong code, a right one): the request's row joined to its history, one row per
+    step, with dates cut in the database to Mexico City's day (parsing timestamps in Python would
+    cost more than the rest of the lookup).
     """
-    # Dates are cut in the database (Mexico City's day): parsing timestamps in Python costs more
-    # than the rest of the lookup.
-    row = (
+    rows = list(
         Application.objects.filter(folio=folio_normalize(folio_raw))
-        .values("pk", "status", "verification_code_hash")
-        .annotate(
-            alcaldia=F("dwelling__colonia__alcaldia__name"),
-            status_changed_on=TruncDate("status_changed_at", tzinfo=MEXICO_CITY),
-            created_on=TruncDate("created_at", tzinfo=MEXICO_CITY),
+        .values_list(
+            "status",
+            "verification_code_hash",
+            "dwelling__colonia__alcaldia__name",
+            TruncDate("status_changed_at", tzinfo=MEXICO_CITY),
+            TruncDate("created_at", tzinfo=MEXICO_CITY),
+            "status_changes__to_status",
+            TruncDate("status_changes__changed_at", tzinfo=MEXICO_CITY),
         )
-        .order_by()[:1]
+        .order_by("status_changes__changed_at", "status_changes__pk")
     )
-    row = row[0] if row else None
     # Compare before looking at the row, so both failures take the same steps.
-    matches = verification_code_matches(code, row["verification_code_hash"] if row else _NO_SUCH_CODE_HASH)
-    if row is None or not matches:
+    matches = verification_code_matches(code, rows[0][1] if rows else _NO_SUCH_CODE_HASH)
+    if not rows or not matches:
         return None
-    changes = list(
-        StatusChange.objects.filter(application_id=row["pk"])
-        .order_by("changed_at", "pk")
-        .values_list("to_status", TruncDate("changed_at", tzinfo=MEXICO_CITY))
+    status, _hash, alcaldia, status_changed_on, created_on = rows[0][:5]
+    history = tuple(
+        PublicStatusStep(status=to_status, status_label=status_label(to_status), on=on)
+        for *_, to_status, on in rows
+        if to_status is not None
     )
-    history = tuple(PublicStatusStep(status=to_status, status_label=status_label(to_status), on=on) for to_status, on in changes)
     # Rows inserted around the service (imports, fixtures) may lack status_changed_at.
-    updated_on = row["status_changed_on"] or (changes[-1][1] if changes else row["created_on"])
+    updated_on = status_changed_on or (history[-1].on if history else created_on)
     return PublicStatus(
-        status=row["status"],
-        status_label=status_label(row["status"]),
+        status=status,
+        status_label=status_label(status),
         updated_on=updated_on,
-        next_step=str(NEXT_STEP.get(row["status"], "")),
-        alcaldia=row["alcaldia"],
+        next_step=str(NEXT_STEP.get(status, "")),
+        alcaldia=alcaldia,
         history=history,
     )
