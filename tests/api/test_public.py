@@ -517,3 +517,23 @@ def test_logs_never_hold_the_folio_or_the_curp(api, colonia, caplog):
     assert "harvest.security" in logged
     for secret in (folio, receipt["folio"], folio.lower(), CURP, receipt["verification_code"]):
         assert secret not in logged
+
+
+def test_the_lookup_body_is_exactly_what_its_documented_serializer_renders(db):
+    from datetime import date
+
+    from api.public import PublicStatusSerializer, public_status_body
+    from installations.lookup import PublicStatus, PublicStatusStep
+
+    found = PublicStatus(
+        status="visit_scheduled",
+        status_label="Visita técnica programada",
+        updated_on=date(2026, 11, 20),
+        next_step="Reciba al personal técnico.",
+        alcaldia="Milpa Alta",
+        history=(
+            PublicStatusStep(status="registered", status_label="Registrada", on=date(2026, 11, 1)),
+            PublicStatusStep(status="visit_scheduled", status_label="Visita técnica programada", on=date(2026, 11, 20)),
+        ),
+    )
+    assert public_status_body(found) == PublicStatusSerializer(found).data
