@@ -62,13 +62,24 @@ def _reader(field: serializers.Field) -> Reader:
 
 
 class CompiledReadMixin:
-    """Build each row from a plan compiled once per serializer instance (see the module docstring)."""
+    """Build each row from a plan compiled once per serializer instance (see the module docstring).
+
+    A serializer whose output does not depend on who asks (``plan_per_class = True``) keeps one plan
+    for the class, so a request does not even build its fields.
+    """
+
+    plan_per_class = False
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         if not ENABLED:
             return super().to_representation(instance)  # type: ignore[misc]
-        plan = self.__dict__.get("_compiled_plan")
+        holder = type(self).__dict__ if self.plan_per_class else self.__dict__
+        plan = holder.get("_compiled_plan")
         if plan is None:
             fields = self._readable_fields  # type: ignore[attr-defined]
-            plan = self.__dict__["_compiled_plan"] = [(field.field_name, _reader(field)) for field in fields]
+            plan = [(field.field_name, _reader(field)) for field in fields]
+            if self.plan_per_class:
+                type(self)._compiled_plan = plan  # type: ignore[attr-defined]
+            else:
+                self.__dict__["_compiled_plan"] = plan
         return {name: read(instance) for name, read in plan}

@@ -380,6 +380,8 @@ class InstallationSerializer(CompiledReadMixin, serializers.ModelSerializer):
 class InstallationListSerializer(CompiledReadMixin, serializers.ModelSerializer):
     """One row of the installation list: what a coordinator scans; the address and parts are on retrieve."""
 
+    plan_per_class = True  # the same columns for every role
+
     folio = serializers.CharField(source="application.folio", read_only=True)
     application_status = EnumField(Status, source="application.status", read_only=True)
     alcaldia = serializers.CharField(source="dwelling.colonia.alcaldia_id", read_only=True)
