@@ -70,14 +70,21 @@ def application_status_lookup(folio_raw: str, code: str) -> PublicStatus | None:
     """
     rows = list(
         Application.objects.filter(folio=folio_normalize(folio_raw))
+        # Named annotations, not expressions inside values_list(): Django wraps those in a
+        # warnings.catch_warnings() block that costs a sixth of the lookup.
+        .annotate(
+            status_changed_on=TruncDate("status_changed_at", tzinfo=MEXICO_CITY),
+            created_on=TruncDate("created_at", tzinfo=MEXICO_CITY),
+            step_on=TruncDate("status_changes__changed_at", tzinfo=MEXICO_CITY),
+        )
         .values_list(
             "status",
             "verification_code_hash",
             "dwelling__colonia__alcaldia__name",
-            TruncDate("status_changed_at", tzinfo=MEXICO_CITY),
-            TruncDate("created_at", tzinfo=MEXICO_CITY),
+            "status_changed_on",
+            "created_on",
             "status_changes__to_status",
-            TruncDate("status_changes__changed_at", tzinfo=MEXICO_CITY),
+            "step_on",
         )
         .order_by("status_changes__changed_at", "status_changes__pk")
     )
