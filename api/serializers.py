@@ -409,6 +409,28 @@ class InstallationListSerializer(CompiledReadMixin, serializers.ModelSerializer)
         )
         read_only_fields = fields
 
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        if not isinstance(instance, dict):
+            return super().to_representation(instance)
+        row = instance  # a row of installation_list_queryset(): plain values, no model instances
+        return {
+            "id": row["pk"],
+            "application": row["application_id"],
+            "folio": row["application__folio"],
+            "application_status": row["application__status"],
+            "alcaldia": row["dwelling__colonia__alcaldia_id"],
+            "colonia": row["dwelling__colonia_id"],
+            "colonia_name": row["dwelling__colonia__name"],
+            "technician": row["technician_id"],
+            "installer": row["installer_id"],
+            "installed_on": row["installed_on"].isoformat(),
+            "tank_capacity_litres": row["tank_capacity_litres"],
+            "funding_source": row["funding_source"],
+            "training_on": row["training_on"].isoformat() if row["training_on"] else None,
+            "removed_on": row["removed_on"].isoformat() if row["removed_on"] else None,
+            "version": row["version"],
+        }
+
 
 class MaintenanceVisitSerializer(CompiledReadMixin, serializers.ModelSerializer):
     application = serializers.IntegerField(source="installation.application_id", read_only=True)

@@ -86,30 +86,29 @@ def installation_queryset(*, user: User) -> QuerySet[Installation]:
     )
 
 
+# The columns of an installation list row, read as plain values (no model instances per row).
+INSTALLATION_LIST_COLUMNS = (
+    "pk",
+    "application_id",
+    "application__folio",
+    "application__status",
+    "dwelling__colonia__alcaldia_id",
+    "dwelling__colonia_id",
+    "dwelling__colonia__name",
+    "technician_id",
+    "installer_id",
+    "installed_on",
+    "tank_capacity_litres",
+    "funding_source",
+    "training_on",
+    "removed_on",
+    "version",
+)
+
+
 def installation_list_queryset(*, user: User) -> QuerySet[Installation]:
-    """A page of installations as a list shows them: the columns of the summary and nothing else."""
-    return (
-        Installation.objects.visible_to(user)
-        .select_related("application", "dwelling__colonia")
-        .only(
-            "id",
-            "application_id",
-            "technician_id",
-            "installer_id",
-            "installed_on",
-            "tank_capacity_litres",
-            "funding_source",
-            "training_on",
-            "removed_on",
-            "version",
-            "application__folio",
-            "application__status",
-            "dwelling__colonia_id",
-            "dwelling__colonia__name",
-            "dwelling__colonia__alcaldia_id",
-        )
-        .order_by("-pk")
-    )
+    """A page of installations as a list shows them: the summary's columns as dicts, one narrow query."""
+    return Installation.objects.visible_to(user).order_by("-pk").values(*INSTALLATION_LIST_COLUMNS)
 
 
 def maintenance_visit_queryset(*, user: User) -> QuerySet[MaintenanceVisit]:

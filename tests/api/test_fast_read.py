@@ -53,3 +53,17 @@ def test_compiled_output_equals_drfs_own(records, request, role, endpoint, monke
     assert compiled.status_code == reference.status_code == 200
     assert compiled.content == reference.content
     assert compiled.json()["results"] or role == "technician"
+
+
+def test_installation_list_rows_read_as_values_equal_drfs_rendering_of_the_records(records, coordinator, monkeypatch):
+    from api.serializers import InstallationListSerializer
+    from installations.models import Installation
+    from installations.selectors import installation_list_queryset
+
+    rows = list(installation_list_queryset(user=coordinator))
+    monkeypatch.setattr(fast_read, "ENABLED", False)
+    records = Installation.objects.filter(pk__in=[row["pk"] for row in rows]).select_related("application", "dwelling__colonia")
+    assert rows
+    assert [InstallationListSerializer().to_representation(row) for row in rows] == list(
+        InstallationListSerializer(records.order_by("-pk"), many=True).data
+    )
