@@ -62,6 +62,18 @@ def counter_hit(key: str, *, window_seconds: int, amount: int = 1) -> int:
         return int(cursor.fetchone()[0])
 
 
+def counter_hit_reading(key: str, *, window_seconds: int, read: str) -> tuple[int, int]:
+    """``counter_hit(key)`` and ``counter_value(read)`` together (one round trip on Redis)."""
+    if _use_cache():
+        pipe = _redis().pipeline(transaction=True)
+        pipe.set(_key(key), 0, ex=window_seconds, nx=True)
+        pipe.incrby(_key(key), 1)
+        pipe.get(_key(read))
+        _, count, other = pipe.execute()
+        return int(count), int(other or 0)
+    return counter_hit(key, window_seconds=window_seconds), counter_value(read)
+
+
 def counter_value(key: str) -> int:
     """The counter's value now (0 when absent or expired)."""
     if _use_cache():

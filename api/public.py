@@ -25,7 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.counters import client_ip, counter_hit, counter_seconds_left, counter_value
+from api.counters import client_ip, counter_hit, counter_hit_reading, counter_seconds_left
 from api.serializers import EnumField, ErrorSerializer
 from installations.identifiers import validate_curp
 from installations.lifecycle import Status
@@ -201,12 +201,13 @@ class _LookupGuard:
         self.lock_key = f"lookup:folio-lock:{folio}"
 
     def admit(self) -> None:
-        if counter_hit(self.client_key, window_seconds=settings.HARVEST_LOOKUP_CLIENT_WINDOW_S) > (
-            settings.HARVEST_LOOKUP_FAILURES_PER_CLIENT
-        ):
+        tries, locked = counter_hit_reading(
+            self.client_key, window_seconds=settings.HARVEST_LOOKUP_CLIENT_WINDOW_S, read=self.lock_key
+        )
+        if tries > settings.HARVEST_LOOKUP_FAILURES_PER_CLIENT:
             self._log("refused, too many failures from this client")
             raise _refuse(self.client_key)
-        if counter_value(self.lock_key) > 0:
+        if locked > 0:
             self._give_back()  # no code was tried
             self._log("refused, folio locked")
             raise _refuse(self.lock_key)
