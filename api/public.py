@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.counters import client_ip, counter_hit, counter_hit_reading, counter_seconds_left
-from api.serializers import EnumField, ErrorSerializer
+from api.serializers import APPLICANT_FIELDS, EnumField, ErrorSerializer
 from installations.identifiers import validate_curp
 from installations.lifecycle import Status
 from installations.lookup import PublicStatus, application_status_lookup, folio_fingerprint, program_year_open
@@ -46,22 +46,7 @@ REGISTRATION_WINDOW_S = 3600
 class RegistrationSerializer(serializers.Serializer):
     """A household's own request: who applies, the home, and the consent to the privacy notice."""
 
-    APPLICANT_FIELDS = (
-        "first_name",
-        "first_surname",
-        "second_surname",
-        "curp",
-        "sex",
-        "birth_date",
-        "phone",
-        "email",
-        "is_household_head",
-        "woman_headed_household",
-        "single_mother",
-        "older_adult",
-        "disability",
-        "indigenous",
-    )
+    APPLICANT_FIELDS = APPLICANT_FIELDS
     DWELLING_FIELDS = (
         "colonia",
         "street_address",

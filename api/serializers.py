@@ -50,6 +50,23 @@ CHECKLIST_FIELDS = (
     "cartridges_replaced",
     "chlorine_added",
 )
+# What a person registers (the same for staff in the field and for the household's own form).
+APPLICANT_FIELDS = (
+    "first_name",
+    "first_surname",
+    "second_surname",
+    "curp",
+    "sex",
+    "birth_date",
+    "phone",
+    "email",
+    "is_household_head",
+    "woman_headed_household",
+    "single_mother",
+    "older_adult",
+    "disability",
+    "indigenous",
+)
 RECORD_FIELDS = ("client_uuid", "recorded_at", "received_at", "version", "created_at", "updated_at")
 
 
@@ -204,23 +221,7 @@ class ApplicantSerializer(CompiledReadMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Applicant
-        fields = (
-            "id",
-            "first_name",
-            "first_surname",
-            "second_surname",
-            "curp",
-            "sex",
-            "birth_date",
-            "phone",
-            "email",
-            "is_household_head",
-            "woman_headed_household",
-            "single_mother",
-            "older_adult",
-            "disability",
-            "indigenous",
-        )
+        fields = ("id", *APPLICANT_FIELDS)
         read_only_fields = fields
 
 
@@ -533,22 +534,7 @@ class ApplicantInputSerializer(StrictInputMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Applicant
-        fields = (
-            "first_name",
-            "first_surname",
-            "second_surname",
-            "curp",
-            "sex",
-            "birth_date",
-            "phone",
-            "email",
-            "is_household_head",
-            "woman_headed_household",
-            "single_mother",
-            "older_adult",
-            "disability",
-            "indigenous",
-        )
+        fields = APPLICANT_FIELDS
 
 
 class DwellingInputSerializer(StrictInputMixin, serializers.ModelSerializer):
