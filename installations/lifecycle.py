@@ -80,6 +80,12 @@ def _needs_a_recorded_visit(application: Application) -> Promise | None:
     return None
 
 
+def _needs_a_planned_visit(application: Application) -> Promise | None:
+    if not application.technical_visits.filter(outcome=None).exists():
+        return _("una visita técnica programada (fecha y técnica/o)")
+    return None
+
+
 def _visit_outcome_is(outcome: str, missing: Promise) -> Requirement:
     def requirement(application: Application) -> Promise | None:
         latest = application.technical_visits.exclude(outcome=None).order_by("-visited_on", "-pk").first()
@@ -151,8 +157,8 @@ _withdraw_or_reject = {Status.WITHDRAWN: [], Status.REJECTED: []}
 TRANSITIONS: dict[str, dict[str, list[Requirement]]] = {
     Status.REGISTERED: {Status.DOCUMENTS_PENDING: [], Status.DOCUMENTS_COMPLETE: [], **_withdraw_or_reject},
     Status.DOCUMENTS_PENDING: {Status.DOCUMENTS_COMPLETE: [], **_withdraw_or_reject},
-    Status.DOCUMENTS_COMPLETE: {Status.VISIT_SCHEDULED: [], Status.WAITLISTED: [], **_withdraw_or_reject},
-    Status.WAITLISTED: {Status.VISIT_SCHEDULED: [], **_withdraw_or_reject},
+    Status.DOCUMENTS_COMPLETE: {Status.VISIT_SCHEDULED: [_needs_a_planned_visit], Status.WAITLISTED: [], **_withdraw_or_reject},
+    Status.WAITLISTED: {Status.VISIT_SCHEDULED: [_needs_a_planned_visit], **_withdraw_or_reject},
     Status.VISIT_SCHEDULED: {Status.VISIT_DONE: [_needs_a_recorded_visit], Status.WITHDRAWN: []},
     Status.VISIT_DONE: {
         Status.VIABLE: [_visit_outcome_is("viable", _("una visita técnica con resultado «viable»"))],

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.services import bulk_create_with_history, update_with_history
 from installations.exceptions import DuplicateCaptureError, EligibilityError, LazyText, StaleVersionError, TransitionError
 from installations.identifiers import folio_generate, verification_code_generate, verification_code_hash
 from installations.lifecycle import TRANSITIONS, Status, missing_evidence
@@ -67,7 +68,13 @@ def application_transition(
         raise TransitionError(current=current, wanted=to, missing=missing)
     changed_at = at or timezone.now()
     if to == Status.REMOVED:
-        Installation.objects.filter(application=locked, removed_on=None).update(removed_on=timezone.localdate(changed_at))
+        working = Installation.objects.filter(application=locked, removed_on=None)
+        removed_on = timezone.localdate(changed_at)
+        # Never before the installation itself (the constraint says so; a system recorded with a
+        # later date than today's must not make its removal fail).
+        for installed_on in working.values_list("installed_on", flat=True):
+            removed_on = max(removed_on, installed_on)
+        update_with_history(working, note=f"{current} → {to}", removed_on=removed_on)
     locked.status = to
     locked.status_changed_at = changed_at
     locked.version += 1
@@ -199,11 +206,14 @@ def technical_visit_schedule(
     if technician.role != User.Role.TECHNICIAN:
         raise ValidationError({"technician": _("La persona asignada debe tener el rol de técnica/o.")})
     offline = _offline_fields(client_uuid=client_uuid, recorded_at=recorded_at)
-    application_transition(application=application, to=Status.VISIT_SCHEDULED, by=by)
+    if application.status not in TRANSITIONS or Status.VISIT_SCHEDULED not in TRANSITIONS[application.status]:
+        raise TransitionError(current=application.status, wanted=Status.VISIT_SCHEDULED)
+    # The planned visit is the evidence the step needs, so it is written first (same transaction).
     visit = TechnicalVisit(application=application, technician=technician, scheduled_on=scheduled_on, **offline)
     _clean(visit, exclude=["application", "technician"])
     visit.save()
-    Application.objects.filter(pk=application.pk).update(assigned_technician=technician)
+    application_transition(application=application, to=Status.VISIT_SCHEDULED, by=by)
+    update_with_history(Application.objects.filter(pk=application.pk), assigned_technician=technician)
     application.assigned_technician = technician
     return visit
 
@@ -297,6 +307,8 @@ def installation_record(
     recorded_at: datetime | None = None,
 ) -> Installation:
     """Record the installed system and its components; the request becomes installed."""
+    if installed_on > timezone.localdate():
+        raise ValidationError({"installed_on": _("La fecha de instalación no puede estar en el futuro.")})
     if Installation.objects.filter(application=application).exists():
         raise ValidationError({"application": _("Esta solicitud ya tiene una instalación registrada.")})
     if Installation.objects.filter(dwelling_id=application.dwelling_id, removed_on=None).exists():
@@ -321,7 +333,7 @@ def installation_record(
             _clean(part, exclude=["installation"])
         except ValidationError as error:
             raise ValidationError({f"components[{index}]": error.messages}) from error
-    Component.objects.bulk_create(parts)
+    bulk_create_with_history(parts)
     # Application.installation is cached as missing on the instance; reload so the rule sees the row.
     fresh = Application.objects.get(pk=application.pk)
     application_transition(application=fresh, to=Status.INSTALLED, by=by)
@@ -371,7 +383,9 @@ def maintenance_visit_record(
     visit.save()
     # Re-read: the caller's copy of the request may be stale; the transition locks it anyway.
     application = Application.objects.get(pk=installation.application_id)
-    if application.status == Status.NEEDS_MAINTENANCE:
+    # A visit made before the system was flagged (a phone syncing late) is kept, but does not
+    # clear the flag: only a visit on or after it does.
+    if application.status == Status.NEEDS_MAINTENANCE and not missing_evidence(application, Status.ACTIVE):
         application_transition(application=application, to=Status.ACTIVE, by=by, note=str(_("Mantenimiento realizado.")))
     return visit
 

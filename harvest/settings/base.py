@@ -36,10 +36,12 @@ INSTALLED_APPS = [
     "django_celery_results",
     "installations",
     "api",
+    "audit",
     "worker",
 ]
 
 MIDDLEWARE = [
+    "audit.middleware.RequestIdMiddleware",  # first, so every answer carries X-Request-ID
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -58,6 +58,8 @@ def given_an_application_with_the_evidence_for(source: str, target: str) -> Appl
             )
         else:
             TechnicalVisitFactory(application=application, outcome=TechnicalVisit.Outcome.VIABLE)
+    if target == Status.VISIT_SCHEDULED:
+        TechnicalVisitFactory(application=application, visited_on=None, outcome=None)
     if Status.PAID in (source, target):
         PaymentFactory(application=application)
     if source in SYSTEM_STATUSES or target == Status.INSTALLED:
@@ -319,3 +321,10 @@ def test_a_step_updates_the_callers_instance_too(db):
     application_transition(application=application, to=Status.DOCUMENTS_PENDING, by=None)
 
     assert application.status == Status.DOCUMENTS_PENDING
+
+
+def test_a_request_cannot_be_marked_visit_scheduled_without_a_planned_visit(db):
+    application = ApplicationFactory(status=Status.DOCUMENTS_COMPLETE)
+    assert_refused_for_missing_evidence(
+        application, wanted=Status.VISIT_SCHEDULED, missing="una visita técnica programada (fecha y técnica/o)"
+    )

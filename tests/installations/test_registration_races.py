@@ -95,3 +95,26 @@ def test_parallel_registrations_for_one_new_curp_give_one_request_and_clear_refu
     assert outcomes.count("created") == 1
     assert sorted(set(outcomes) - {"created"}) == ["curp"]
     assert Application.objects.filter(applicant__curp=CURP).count() == 1
+
+
+def test_a_maintenance_visit_made_before_the_flag_is_kept_and_leaves_the_flag(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from installations.models import MaintenanceVisit
+    from installations.services import maintenance_visit_record
+    from tests.factories import ApplicationFactory, InstallationFactory
+
+    application = ApplicationFactory(status=Status.ACTIVE)
+    installation = InstallationFactory(application=application, installed_on=timezone.localdate() - timedelta(days=400))
+    application_transition(application=application, to=Status.NEEDS_MAINTENANCE, by=None)
+    # when: a phone syncs a visit it made last month, before the flag
+    visited_on = timezone.localdate() - timedelta(days=30)
+    maintenance_visit_record(
+        installation=installation, kind="pre_season", visited_on=visited_on, next_due_on=visited_on + timedelta(days=180), by=None
+    )
+    # then: the visit is stored and the system still needs maintenance
+    assert MaintenanceVisit.objects.filter(installation=installation).count() == 1
+    application.refresh_from_db()
+    assert application.status == Status.NEEDS_MAINTENANCE

@@ -1,12 +1,14 @@
 """``manage.py seed_demo``: build the deterministic demo program (demo data only)."""
 
 import time
+import uuid
 from datetime import date
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from audit.context import audit_context
 from installations.demo import demo_data_delete, demo_data_exists, seed_demo
 
 
@@ -28,17 +30,21 @@ class Command(BaseCommand):
         pipeline = options["pipeline"]
         if pipeline is not None and (not isinstance(pipeline, int) or pipeline < 0):
             raise CommandError("--pipeline debe ser un número positivo.")
-        if demo_data_exists():
+        replacing = demo_data_exists()
+        if replacing:
             if options["if_empty"]:
                 self.stdout.write("Ya hay datos; no se crean datos de demostración.")
                 return
             if not options["reset"]:
                 raise CommandError("La base ya tiene solicitudes; use --reset para reemplazarlas por la demostración.")
-            demo_data_delete()
         today = options["today"] or timezone.localdate()
-        started = time.perf_counter()
-        summary = seed_demo(installations=installations, seed=options["seed"], today=today, pipeline=pipeline)  # type: ignore[arg-type]
-        elapsed = time.perf_counter() - started
+        # One id for the run, so its audit rows (the reset's and the import's) read together.
+        with audit_context(request_id=f"seed-demo-{uuid.uuid4().hex}"):
+            if replacing:
+                demo_data_delete()
+            started = time.perf_counter()
+            summary = seed_demo(installations=installations, seed=options["seed"], today=today, pipeline=pipeline)  # type: ignore[arg-type]
+            elapsed = time.perf_counter() - started
         if options["verbosity"] == 0:  # type: ignore[comparison-overlap]
             return
         self.stdout.write(
