@@ -21,6 +21,7 @@ teardown, so nothing one example writes is seen by the next (nor by other tests)
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import date, timedelta
 from itertools import pairwise
@@ -374,10 +375,10 @@ class StaffApiMachine(RuleBasedStateMachine):
             assert response.status_code == 201, response.json()
             assert (after.status, after.version) == (Status.ACTIVE, before.version + 1)
             return True
-        # A visit from before the flag does not clear it, and the service refuses the whole record.
-        assert response.status_code == 409, response.json()
+        # A visit from before the flag (a phone syncing late) is kept but does not clear the flag.
+        assert response.status_code == 201, response.json()
         assert (after.status, after.version) == (before.status, before.version)
-        return False
+        return True
 
     # --- Rules ------------------------------------------------------------------------------------------------
     @rule(target=applications, data=st.data(), year=st.sampled_from(YEARS), colonia=st.integers(0, 1), reuse=st.booleans())
@@ -557,6 +558,9 @@ class StaffApiMachine(RuleBasedStateMachine):
 
 
 MACHINE_SETTINGS = hypothesis_settings(
+    # CI replays the same examples every run (a landing must not hang on a lucky draw); locally each
+    # run explores new ones.
+    derandomize=bool(os.environ.get("CI")),
     max_examples=25,
     stateful_step_count=30,
     deadline=None,
