@@ -52,8 +52,8 @@ def _reader(field: serializers.Field) -> Reader:
     if type(field) is relations.PrimaryKeyRelatedField and len(field.source_attrs) == 1 and field.pk_field is None:
         return attrgetter(f"{field.source_attrs[0]}_id")
     get = _getter(field)
-    if type(field) in _IDENTITY or (type(field).__name__ == "EnumField"):
-        return get
+    if any(type(field).to_representation is base.to_representation for base in _IDENTITY):
+        return get  # the base class's own output, not overridden (EnumField yes, MaskedCurpField no)
     if type(field) is serializers.DateField and getattr(field, "format", api_settings.DATE_FORMAT) == ISO_8601:
         return _with_none(get, lambda value: value.isoformat())
     if type(field) is serializers.UUIDField:

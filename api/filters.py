@@ -81,20 +81,6 @@ class ApplicationFilter(_by_request("")):
     created_on = django_filters.DateFromToRangeFilter(field_name="created_at")
     status_changed_on = django_filters.DateFromToRangeFilter(field_name="status_changed_at")
 
-    class Meta:
-        model = Application
-        fields = (
-            "alcaldia",
-            "colonia",
-            "program_year",
-            "status",
-            "modality",
-            "channel",
-            "assigned_technician",
-            "created_on",
-            "status_changed_on",
-        )
-
 
 class TechnicalVisitFilter(_by_request("application")):
     technician = IdFilter()
@@ -103,41 +89,12 @@ class TechnicalVisitFilter(_by_request("application")):
     scheduled_on = django_filters.DateFromToRangeFilter()
     visited_on = django_filters.DateFromToRangeFilter()
 
-    class Meta:
-        model = TechnicalVisit
-        fields = (
-            "alcaldia",
-            "colonia",
-            "program_year",
-            "status",
-            "modality",
-            "technician",
-            "outcome",
-            "pending",
-            "scheduled_on",
-            "visited_on",
-        )
-
 
 class InstallationFilter(_by_request("application")):
     technician = IdFilter()
     installer = IdFilter()
     funding_source = django_filters.ChoiceFilter(choices=Installation.FundingSource.choices)
     installed_on = django_filters.DateFromToRangeFilter()
-
-    class Meta:
-        model = Installation
-        fields = (
-            "alcaldia",
-            "colonia",
-            "program_year",
-            "status",
-            "modality",
-            "technician",
-            "installer",
-            "funding_source",
-            "installed_on",
-        )
 
 
 class MaintenanceVisitFilter(_by_request("installation__application")):
@@ -146,21 +103,6 @@ class MaintenanceVisitFilter(_by_request("installation__application")):
     kind = django_filters.ChoiceFilter(choices=MaintenanceVisit.Kind.choices)
     visited_on = django_filters.DateFromToRangeFilter()
     next_due_on = django_filters.DateFromToRangeFilter()
-
-    class Meta:
-        model = MaintenanceVisit
-        fields = (
-            "alcaldia",
-            "colonia",
-            "program_year",
-            "status",
-            "modality",
-            "installation",
-            "technician",
-            "kind",
-            "visited_on",
-            "next_due_on",
-        )
 
 
 class ColoniaFilter(django_filters.FilterSet):

@@ -46,7 +46,6 @@ REGISTRATION_WINDOW_S = 3600
 class RegistrationSerializer(serializers.Serializer):
     """A household's own request: who applies, the home, and the consent to the privacy notice."""
 
-    APPLICANT_FIELDS = APPLICANT_FIELDS
     DWELLING_FIELDS = (
         "colonia",
         "street_address",
@@ -112,7 +111,7 @@ class RegistrationSerializer(serializers.Serializer):
         return {**attrs, "program_year": open_year}
 
     def applicant(self) -> dict[str, Any]:
-        return {name: self.validated_data[name] for name in self.APPLICANT_FIELDS}
+        return {name: self.validated_data[name] for name in APPLICANT_FIELDS}
 
     def dwelling(self) -> dict[str, Any]:
         return {name: self.validated_data[name] for name in self.DWELLING_FIELDS}

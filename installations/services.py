@@ -206,9 +206,8 @@ def technical_visit_schedule(
     if technician.role != User.Role.TECHNICIAN:
         raise ValidationError({"technician": _("La persona asignada debe tener el rol de técnica/o.")})
     offline = _offline_fields(client_uuid=client_uuid, recorded_at=recorded_at)
-    if application.status not in TRANSITIONS or Status.VISIT_SCHEDULED not in TRANSITIONS[application.status]:
-        raise TransitionError(current=application.status, wanted=Status.VISIT_SCHEDULED)
-    # The planned visit is the evidence the step needs, so it is written first (same transaction).
+    # The planned visit is the evidence the step needs, so it is written first; a step the table
+    # refuses rolls it back with the transaction.
     visit = TechnicalVisit(application=application, technician=technician, scheduled_on=scheduled_on, **offline)
     _clean(visit, exclude=["application", "technician"])
     visit.save()
