@@ -39,6 +39,7 @@ from installations.models import (
     EligibleColonia,
     Installation,
     InstallerOrganisation,
+    MaintenanceReminder,
     MaintenanceVisit,
     Payment,
     ProgramYear,
@@ -85,6 +86,7 @@ _COORDINATOR_SCOPES: dict[type[Model], Callable[[QuerySet, User], QuerySet]] = {
     Installation: lambda qs, user: qs.filter(application__in=_visible_applications(user)),
     MaintenanceVisit: lambda qs, user: qs.filter(installation__application__in=_visible_applications(user)),
     Component: lambda qs, user: qs.filter(installation__application__in=_visible_applications(user)),
+    MaintenanceReminder: lambda qs, user: qs.filter(installation__application__in=_visible_applications(user)),
 }
 
 
@@ -724,6 +726,26 @@ class StatusChangeAdmin(FolioSearchMixin, ReadOnlyAccess, admin.ModelAdmin):
         if self.list_select_related:
             queryset = queryset.select_related(*self.list_select_related)
         return _scoped(queryset, request.user)
+
+
+@admin.register(MaintenanceReminder)
+class MaintenanceReminderAdmin(FolioSearchMixin, ReadOnlyAccess, admin.ModelAdmin):
+    """The reminder outbox: written by the daily maintenance sweep, stamped by a sender once delivered."""
+
+    folio_lookup = "installation__application__folio"
+    list_display = ("installation_folio", "season", "reason", "due_since", "created_at", "delivered_at")
+    list_filter = ("season", "reason", ("delivered_at", admin.EmptyFieldListFilter))
+    list_select_related = ("installation__application",)
+    search_fields = ("installation__application__folio",)
+    show_full_result_count = False
+    ordering = ("-pk",)
+
+    @admin.display(description=_("folio"), ordering="installation__application__folio")
+    def installation_folio(self, obj: MaintenanceReminder) -> str:
+        return obj.installation.application.folio_display
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[MaintenanceReminder]:
+        return _scoped(super().get_queryset(request).select_related(*self.list_select_related), request.user)
 
 
 # Staff sign-in on the admin pages is throttled per user name and per client.

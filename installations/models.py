@@ -344,6 +344,8 @@ class Applicant(TimeStampedModel):
             models.CheckConstraint(condition=Q(curp__length=18), name="applicant_curp_18_chars"),
             models.CheckConstraint(condition=_in("sex", ApplicantSex), name="applicant_sex_valid"),
         ]
+        # Incremental coverage refreshes look for rows saved since the last snapshot.
+        indexes = [models.Index(fields=["updated_at"], name="applicant_updated_at_idx")]
 
     def __str__(self) -> str:
         return " ".join(part for part in (self.first_name, self.first_surname, self.second_surname) if part)
@@ -437,6 +439,8 @@ class Dwelling(TimeStampedModel):
                 name="dwelling_coordinates_in_cdmx",
             ),
         ]
+        # Incremental coverage refreshes look for rows saved since the last snapshot.
+        indexes = [models.Index(fields=["updated_at"], name="dwelling_updated_at_idx")]
 
     def __str__(self) -> str:
         return f"{self.street_address}, {self.colonia}"
@@ -510,7 +514,10 @@ class Application(FieldRecordModel):
                 violation_error_message=_("Ya existe una solicitud abierta con esta CURP en este año del programa."),
             ),
         ]
-        indexes = [models.Index(fields=["status", "program_year"], name="application_status_year_idx")]
+        indexes = [
+            models.Index(fields=["status", "program_year"], name="application_status_year_idx"),
+            models.Index(fields=["updated_at"], name="application_updated_at_idx"),
+        ]
 
     def __str__(self) -> str:
         return folio_display(self.folio)
@@ -578,6 +585,8 @@ class TechnicalVisit(FieldRecordModel):
                 name="technicalvisit_adjustments_after_visit",
             ),
         ]
+        # Incremental coverage refreshes look for rows saved since the last snapshot.
+        indexes = [models.Index(fields=["updated_at"], name="techvisit_updated_at_idx")]
 
     def __str__(self) -> str:
         return f"{self.application} · {self.scheduled_on}"
@@ -692,7 +701,10 @@ class Installation(FieldRecordModel):
                 violation_error_message=_("La vivienda ya tiene un sistema en funcionamiento."),
             ),
         ]
-        indexes = [models.Index(fields=["installed_on"], name="installation_installed_on_idx")]
+        indexes = [
+            models.Index(fields=["installed_on"], name="installation_installed_on_idx"),
+            models.Index(fields=["updated_at"], name="installation_updated_at_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"SCALL {self.application} ({self.installed_on})"
@@ -821,7 +833,10 @@ class MaintenanceVisit(FieldRecordModel):
                 condition=Q(next_due_on__gt=models.F("visited_on")), name="maintenancevisit_next_due_after_visit"
             ),
         ]
-        indexes = [models.Index(fields=["next_due_on"], name="maintenance_next_due_idx")]
+        indexes = [
+            models.Index(fields=["next_due_on"], name="maintenance_next_due_idx"),
+            models.Index(fields=["updated_at"], name="maintenance_updated_at_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.visited_on}"
@@ -829,6 +844,48 @@ class MaintenanceVisit(FieldRecordModel):
     def clean(self) -> None:
         if self.visited_on and self.next_due_on and self.next_due_on <= self.visited_on:
             raise ValidationError({"next_due_on": _("El próximo mantenimiento debe ser posterior a la visita.")})
+
+
+class MaintenanceReminderReason(models.TextChoices):
+    # In order of precedence: a system overdue for several reasons is reminded for the first.
+    FLAGGED = "flagged", _("Marcado como «requiere mantenimiento»")
+    DUE_DATE_PASSED = "due_date_passed", _("Pasó la fecha del próximo mantenimiento")
+    NO_PRESEASON_VISIT = "no_preseason_visit", _("Sin mantenimiento antes de la temporada de lluvias")
+
+
+class MaintenanceReminder(models.Model):
+    """A reminder that a working system is overdue for maintenance: at most one per system and rainy season.
+
+    An outbox written by the daily maintenance sweep. No SMS or e-mail gateway exists yet: rows wait
+    with ``delivered_at`` empty until a sender reads them, delivers them and stamps the time. The
+    season is the year of the rainy season (May–October) the reminder prepares for; November and
+    December count towards the next year's season.
+    """
+
+    Reason = MaintenanceReminderReason
+
+    installation = models.ForeignKey(
+        Installation, on_delete=models.PROTECT, related_name="maintenance_reminders", verbose_name=_("instalación")
+    )
+    season = models.PositiveSmallIntegerField(_("temporada de lluvias"))
+    reason = models.CharField(_("motivo"), max_length=20, choices=Reason)
+    due_since = models.DateField(_("pendiente desde"))
+    created_at = models.DateTimeField(_("creado"), auto_now_add=True)
+    delivered_at = models.DateTimeField(_("entregado"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("recordatorio de mantenimiento")
+        verbose_name_plural = _("recordatorios de mantenimiento")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["installation", "season"], name="maintenance_reminder_once_per_season"),
+            models.CheckConstraint(condition=_in("reason", MaintenanceReminderReason), name="maintenancereminder_reason_valid"),
+        ]
+        # What a sender will read: the rows still waiting, oldest first.
+        indexes = [models.Index(fields=["created_at"], condition=Q(delivered_at=None), name="reminder_undelivered_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.installation_id} · {self.season} · {self.get_reason_display()}"
 
 
 class StatusChange(models.Model):

@@ -22,6 +22,7 @@ from installations.models import (
     Component,
     Dwelling,
     Installation,
+    MaintenanceReminder,
     MaintenanceVisit,
     Payment,
     StatusChange,
@@ -39,10 +40,22 @@ from tests.factories import (
 )
 
 INSTALLATIONS_MODELS = sorted(apps.get_app_config("installations").get_models(), key=lambda model: model.__name__)
-# Registration creates requests and the lifecycle service writes history: neither is added by hand.
-NOT_ADDABLE = {Application, StatusChange}
-NEVER_DELETED = {Application, StatusChange, Installation}
-CASE_MODELS = [Application, Applicant, Dwelling, TechnicalVisit, Payment, Installation, Component, MaintenanceVisit, StatusChange]
+# Registration creates requests, the lifecycle service writes history and the maintenance sweep
+# writes reminders: none of them is added by hand.
+NOT_ADDABLE = {Application, StatusChange, MaintenanceReminder}
+NEVER_DELETED = {Application, StatusChange, Installation, MaintenanceReminder}
+CASE_MODELS = [
+    Application,
+    Applicant,
+    Dwelling,
+    TechnicalVisit,
+    Payment,
+    Installation,
+    Component,
+    MaintenanceVisit,
+    StatusChange,
+    MaintenanceReminder,
+]
 REFERENCE_MODELS = [model for model in INSTALLATIONS_MODELS if model not in CASE_MODELS]
 FOREIGN_ALCALDIA = "09012"  # Tlalpan: the coordinator fixture covers 09009 and 09007 only
 
@@ -66,6 +79,7 @@ class Case:
     component: Component
     maintenance: MaintenanceVisit
     change: StatusChange
+    reminder: MaintenanceReminder
 
     def pks(self, model: type[Model]) -> set[int]:
         rows = {
@@ -78,6 +92,7 @@ class Case:
             Component: self.component,
             MaintenanceVisit: self.maintenance,
             StatusChange: self.change,
+            MaintenanceReminder: self.reminder,
         }
         return {rows[model].pk}
 
@@ -119,7 +134,10 @@ def make_case(alcaldia_id: str = "09009") -> Case:
         changed_by=technician,
         changed_at=datetime(2023, 4, 2, 12, tzinfo=UTC),
     )
-    return Case(application, visit, payment, installation, component, maintenance, change)
+    reminder = MaintenanceReminder.objects.create(
+        installation=installation, season=2025, reason=MaintenanceReminder.Reason.FLAGGED, due_since=date(2025, 5, 2)
+    )
+    return Case(application, visit, payment, installation, component, maintenance, change, reminder)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from installations.models import (
     Dwelling,
     EligibleColonia,
     Installation,
+    MaintenanceReminder,
     Modality,
     ProgramYear,
     RainfallReference,
@@ -370,6 +371,27 @@ def _maintenance_by_nobody_known() -> Write:
 def _next_maintenance_due_the_same_day() -> Write:
     visit = MaintenanceVisitFactory(visited_on=date(2024, 4, 1))
     return updating(visit, next_due_on=date(2024, 4, 1))
+
+
+def _a_reminder(**values: object) -> MaintenanceReminder:
+    fields = {"season": 2025, "reason": MaintenanceReminder.Reason.FLAGGED, "due_since": date(2025, 5, 2)}
+    if "installation" not in values:
+        fields["installation"] = InstallationFactory()
+    return MaintenanceReminder(**(fields | values))
+
+
+@violates("maintenance_reminder_once_per_season")
+def _two_reminders_for_one_system_in_one_season() -> Write:
+    first = _a_reminder()
+    first.save()
+    return inserting(_a_reminder(installation=first.installation, due_since=date(2025, 7, 1)))
+
+
+@violates("maintenancereminder_reason_valid")
+def _a_reminder_for_no_known_reason() -> Write:
+    reminder = _a_reminder()
+    reminder.save()
+    return updating(reminder, reason="whim")
 
 
 @violates("statuschange_from_valid")
