@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from api import views
+from api import coverage, views
 
 router = DefaultRouter()
 router.register("alcaldias", views.AlcaldiaViewSet, basename="alcaldia")
@@ -17,4 +17,7 @@ router.register("maintenance-visits", views.MaintenanceVisitViewSet, basename="m
 
 urlpatterns = [
     path("me/worklist/", views.WorklistView.as_view(), name="worklist"),
+    path("coverage/", coverage.CoverageView.as_view(), name="coverage"),
+    path("coverage/refresh/", coverage.CoverageRefreshView.as_view(), name="coverage-refresh"),
+    path("jobs/<uuid:pk>/", coverage.JobView.as_view(), name="job-detail"),
 ]

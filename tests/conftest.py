@@ -16,6 +16,35 @@ def django_db_setup(django_db_setup, django_db_blocker):
         call_command("loaddata", *settings.REFERENCE_FIXTURES, verbosity=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def task_arguments_are_ids():
+    """Every task this test process publishes carries ids only, never personal data (reliability.md F2)."""
+    from celery import Celery
+    from celery.app.task import Task
+
+    from worker.outbox import is_id
+
+    def check(values) -> None:
+        for value in values or ():
+            assert is_id(value), f"task argument {value!r} is not an id (reliability.md F2)"
+
+    apply_async, send_task = Task.apply_async, Celery.send_task
+
+    def checked_apply_async(self, args=None, kwargs=None, *rest, **options):
+        check(args)
+        check((kwargs or {}).values())
+        return apply_async(self, args, kwargs, *rest, **options)
+
+    def checked_send_task(self, name, args=None, kwargs=None, *rest, **options):
+        check(args)
+        check((kwargs or {}).values())
+        return send_task(self, name, args, kwargs, *rest, **options)
+
+    Task.apply_async, Celery.send_task = checked_apply_async, checked_send_task
+    yield
+    Task.apply_async, Celery.send_task = apply_async, send_task
+
+
 @pytest.fixture(autouse=True)
 def default_language():
     """A test that asks for English must not leave it switched on for the next one."""

@@ -12,4 +12,7 @@ class Queue(StrEnum):
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "worker.tasks.health.*": {"queue": Queue.DEFAULT.value},
     "worker.tasks.housekeeping.*": {"queue": Queue.DEFAULT.value},
+    "worker.tasks.outbox.*": {"queue": Queue.DEFAULT.value},
+    "worker.tasks.maintenance.*": {"queue": Queue.DEFAULT.value},
+    "worker.tasks.coverage.*": {"queue": Queue.STATISTICS.value},
 }

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "api",
     "audit",
     "worker",
+    "coverage",
 ]
 
 MIDDLEWARE = [
@@ -158,7 +159,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # Longer than any task's time_limit, so Redis never re-delivers a task that is still running.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=7_200)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=7_200),
+        # A web request that publishes while Redis is away waits this long at most (the outbox keeps the task).
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+    }
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default="django-db")
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = 24 * 3600
@@ -174,9 +180,14 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Queues, routes and the beat schedule are declared in worker/ and read here.
-from worker.queues import Queue  # noqa: E402
+from worker.queues import CELERY_TASK_ROUTES, Queue  # noqa: E402, F401 -- read by Celery from settings
+from worker.schedule import CELERY_BEAT_SCHEDULE  # noqa: E402, F401
 
 CELERY_TASK_DEFAULT_QUEUE = Queue.DEFAULT.value
+# A job with no progress for this long was lost with its worker and is queued again.
+HARVEST_JOB_STALE_SECONDS = env.int("HARVEST_JOB_STALE_SECONDS", default=5 * 60)
+# Chaos testing only: each coverage part waits this long before computing (0 in production).
+HARVEST_COVERAGE_PART_PAUSE_S = env.float("HARVEST_COVERAGE_PART_PAUSE_S", default=0.0)
 
 LOGGING = {
     "version": 1,

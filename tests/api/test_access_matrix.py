@@ -302,6 +302,7 @@ OPEN_PREFIXES = ("/api/v1/public/", "/api/schema/", "/api/docs/", "/api/redoc/")
 OPEN_PATHS = {"/api/v1/auth/token/"}
 # One sample value that every parameter of ours accepts: [0-9]+, [^/.]+, [0-9]{4}, <int:…>, <str:…>.
 SAMPLE = "2023"
+SAMPLE_UUID = "00000000-0000-4000-8000-000000000000"  # for <uuid:…> (a job)
 
 
 def _walk(patterns: list, prefix: str = "") -> list[tuple[str, URLPattern]]:
@@ -317,6 +318,7 @@ def _walk(patterns: list, prefix: str = "") -> list[tuple[str, URLPattern]]:
 def _sample(route: str) -> str:
     """A concrete path for a router's regex or a path() route: each parameter replaced by ``SAMPLE``."""
     route = re.sub(r"\(\?P<\w+>[^)]*\)", SAMPLE, route)  # regex groups first: they contain <name> too
+    route = re.sub(r"<uuid:\w+>", SAMPLE_UUID, route)
     route = re.sub(r"<(?:\w+:)?\w+>", SAMPLE, route)
     return route.lstrip("^").rstrip("$").replace("\\", "")
 

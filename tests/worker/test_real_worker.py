@@ -88,3 +88,26 @@ def test_a_real_worker_runs_the_heartbeat_against_the_test_database(tmp_path):
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_refuses_a_pickled_message_and_goes_on_with_json(tmp_path):
+    # F1: only JSON is accepted; a pickle could run code in the worker.
+    from tests.worker import processes
+
+    call_command("loaddata", *settings.REFERENCE_FIXTURES, verbosity=0)
+    log = tmp_path / "worker.log"
+    worker = processes.celery_worker(env=processes.child_env(CELERY_QUEUE_DIR=str(tmp_path)), log=log, queues="default")
+    try:
+        sender = _sender(tmp_path)
+        sender.conf.accept_content = ["json", "pickle"]
+        pickled = sender.send_task("worker.tasks.health.heartbeat_task", queue="default", serializer="pickle")
+        plain = sender.send_task("worker.tasks.health.heartbeat_task", queue="default")
+        processes.wait_for(
+            lambda: TaskResult.objects.filter(task_id=plain.id, status="SUCCESS").exists(), timeout=60, what="the JSON task"
+        )
+        assert not TaskResult.objects.filter(task_id=pickled.id).exists()
+        assert "Refusing to deserialize untrusted content of type pickle" in log.read_text()
+    finally:
+        processes.stop(worker)
