@@ -4,12 +4,14 @@ With a shared cache (Redis in production, ``CACHE_URL``) they are Redis keys in 
 database: ``SET … NX EX`` then ``INCRBY`` in one MULTI block, which Redis runs atomically. On the
 embedded default, where each web process has its own memory, they are rows of ``RateCounter``
 updated by one ``INSERT … ON CONFLICT … RETURNING`` statement, which SQLite and PostgreSQL both run
-atomically, so every process counts the same hits.
+atomically, so every process counts the same hits. When Redis cannot be reached, the counters fall
+back to those rows for as long as it is away: throttles keep working and requests do not fail.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from datetime import timedelta
 
 import redis
@@ -19,6 +21,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from api.models import RateCounter
+
+logger = logging.getLogger(__name__)
+# Redis away (stopped, restarting, unreachable): count in the database meanwhile.
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 def _use_cache() -> bool:
@@ -30,7 +36,12 @@ def _redis() -> redis.Redis:
     """One client per process for the cache's Redis: Django's RedisCache builds a new client object
     for every call, which costs more than the round trip itself on a hot path like the lookup."""
     location = settings.CACHES["default"]["LOCATION"]
-    return redis.Redis.from_url(location if isinstance(location, str) else location[0])
+    url = location if isinstance(location, str) else location[0]
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+
+
+def _redis_down(error: Exception) -> None:
+    logger.warning("counters: Redis unavailable (%s); counting in the database meanwhile", error)
 
 
 def _key(key: str) -> str:
@@ -44,7 +55,10 @@ def counter_hit(key: str, *, window_seconds: int, amount: int = 1) -> int:
         pipe = _redis().pipeline(transaction=True)
         pipe.set(_key(key), 0, ex=window_seconds, nx=True)
         pipe.incrby(_key(key), amount)
-        return int(pipe.execute()[1])
+        try:
+            return int(pipe.execute()[1])
+        except REDIS_DOWN as error:
+            _redis_down(error)
     now = timezone.now()
     expires_at = now + timedelta(seconds=window_seconds)
     q = connection.ops.quote_name
@@ -69,15 +83,21 @@ def counter_hit_reading(key: str, *, window_seconds: int, read: str) -> tuple[in
         pipe.set(_key(key), 0, ex=window_seconds, nx=True)
         pipe.incrby(_key(key), 1)
         pipe.get(_key(read))
-        _, count, other = pipe.execute()
-        return int(count), int(other or 0)
+        try:
+            _, count, other = pipe.execute()
+            return int(count), int(other or 0)
+        except REDIS_DOWN as error:
+            _redis_down(error)
     return counter_hit(key, window_seconds=window_seconds), counter_value(read)
 
 
 def counter_value(key: str) -> int:
     """The counter's value now (0 when absent or expired)."""
     if _use_cache():
-        return int(_redis().get(_key(key)) or 0)
+        try:
+            return int(_redis().get(_key(key)) or 0)
+        except REDIS_DOWN as error:
+            _redis_down(error)
     row = RateCounter.objects.filter(key=key, expires_at__gt=timezone.now()).values_list("count", flat=True).first()
     return int(row or 0)
 
@@ -85,7 +105,10 @@ def counter_value(key: str) -> int:
 def counter_seconds_left(key: str) -> int:
     """Seconds until the counter's window ends (0 when absent)."""
     if _use_cache():
-        return max(int(_redis().ttl(_key(key))), 0)
+        try:
+            return max(int(_redis().ttl(_key(key))), 0)
+        except REDIS_DOWN as error:
+            _redis_down(error)
     expires_at = RateCounter.objects.filter(key=key).values_list("expires_at", flat=True).first()
     if expires_at is None:
         return 0
@@ -94,9 +117,11 @@ def counter_seconds_left(key: str) -> int:
 
 def counter_reset(key: str) -> None:
     if _use_cache():
-        _redis().delete(_key(key))
-    else:
-        RateCounter.objects.filter(key=key).delete()
+        try:
+            _redis().delete(_key(key))
+        except REDIS_DOWN as error:
+            _redis_down(error)
+    RateCounter.objects.filter(key=key).delete()
 
 
 def counters_purge_expired() -> int:

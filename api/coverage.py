@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -203,9 +203,13 @@ class JobView(APIView):
 
     @extend_schema(
         summary="A background job's state and progress",
+        description="Administrators see every job; coordinators the jobs they asked for and the scheduled ones.",
         parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="The job's id (UUID).")],
         responses={200: OpenApiResponse(JOB_SHAPE)},
     )
     def get(self, request: Request, pk: str) -> Response:
         job = get_object_or_404(Job, pk=pk)
+        # Administrators follow every job; others the ones they asked for and the schedule's own.
+        if _scope_alcaldias(request.user) is not None and job.created_by_id not in (None, request.user.pk):
+            raise NotFound
         return Response(job_body(job, request))

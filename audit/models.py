@@ -89,6 +89,8 @@ class AuditEntry(models.Model):
         indexes = [
             models.Index(fields=["model_label", "object_id"], name="auditentry_record_idx"),
             models.Index(fields=["request_id"], name="auditentry_request_idx"),
+            # Incremental coverage refreshes look for deletions and moves since the last snapshot.
+            models.Index(fields=["occurred_at"], name="auditentry_occurred_at_idx"),
         ]
 
     def __str__(self) -> str:

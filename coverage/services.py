@@ -7,6 +7,7 @@ publishes a snapshot once (row lock and state), and a job's progress counts only
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -18,8 +19,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from audit.models import AuditAction, AuditEntry
 from coverage.compile import MaintenanceWindow, part_tables
 from coverage.models import CoveragePart, CoverageSlice, CoverageSnapshot, SnapshotKind, SnapshotState
 from coverage.reshape import PartInput, ScopeFigures, build_scopes
@@ -33,6 +36,8 @@ from installations.models import (
     MaintenanceVisit,
     Modality,
     ProgramYear,
+    RainfallReference,
+    RoofCoefficient,
     TechnicalVisit,
     User,
 )
@@ -78,8 +83,15 @@ def coverage_refresh_if_changed(*, now: datetime | None = None) -> Job | None:
     """
     latest = coverage_latest_snapshot()
     today = timezone.localdate(now)
-    if latest is not None and latest.as_of == today and not alcaldias_changed_since(latest.watermark - WATERMARK_MARGIN):
-        return None
+    if latest is not None and latest.as_of == today:
+        since = latest.watermark - WATERMARK_MARGIN
+        unchanged = (
+            not alcaldias_changed_since(since)
+            and not changes_not_local_since(since)
+            and latest.parameters.get("reference") == reference_fingerprint()
+        )
+        if unchanged:
+            return None
     job, created = coverage_refresh_request(by=None, incremental=latest is not None and latest.as_of == today)
     return job if created else None
 
@@ -88,6 +100,45 @@ def coverage_refresh_if_changed(*, now: datetime | None = None) -> Job | None:
 def coverage_alcaldias() -> list[str]:
     """The alcaldías a compile covers: those with colonias in the catalogue."""
     return list(Colonia.objects.order_by("alcaldia_id").values_list("alcaldia_id", flat=True).distinct())
+
+
+# The source models whose audit entries can reveal a change ``updated_at`` cannot: deletes and moves.
+SOURCE_MODEL_LABELS = [
+    m._meta.label_lower for m in (Applicant, Dwelling, Application, TechnicalVisit, Installation, MaintenanceVisit)
+]
+MOVING_FIELDS = ("colonia", "dwelling", "applicant", "application", "installation")
+
+
+def reference_fingerprint() -> str:
+    """A digest of the reference data the figures depend on: rainfall, roof coefficients, targets, catalogue.
+
+    These tables keep no ``updated_at``; an incremental compile compares digests and recomputes
+    everything when they differ.
+    """
+    digest = hashlib.sha256()
+    for rows in (
+        RainfallReference.objects.order_by("pk").values_list("pk", "alcaldia_id", "annual_mm"),
+        RoofCoefficient.objects.order_by("pk").values_list("pk", "runoff_coefficient", "suitable"),
+        ProgramYear.objects.order_by("pk").values_list("pk", "target_systems"),
+        Alcaldia.objects.order_by("pk").values_list("pk", "name"),
+        Colonia.objects.order_by("pk").values_list("pk", "alcaldia_id", "name"),
+    ):
+        digest.update(repr(list(rows)).encode())
+    return digest.hexdigest()
+
+
+def changes_not_local_since(since: datetime) -> bool:
+    """True if a source row was deleted, or moved to another dwelling, colonia or household, since ``since``.
+
+    Such a change leaves no ``updated_at`` in the alcaldía it left; the audit trail still shows it.
+    """
+    entries = AuditEntry.objects.filter(occurred_at__gte=since, model_label__in=SOURCE_MODEL_LABELS)
+    if entries.filter(action__in=[AuditAction.DELETE, AuditAction.BULK_DELETE]).exists():
+        return True
+    moved = Q()
+    for field in MOVING_FIELDS:
+        moved |= Q(changes__has_key=field)
+    return entries.filter(action__in=[AuditAction.UPDATE, AuditAction.BULK_UPDATE]).filter(moved).exists()
 
 
 def alcaldias_changed_since(since: datetime) -> set[str]:
@@ -130,8 +181,15 @@ def coverage_compile_begin(job_id: uuid.UUID | str) -> CompilePlan | None:
 def _snapshot_create(job: Job) -> CoverageSnapshot:
     now = timezone.now()
     alcaldias = coverage_alcaldias()
+    reference = reference_fingerprint()
     base = coverage_latest_snapshot() if job.kind == JobKind.COVERAGE_INCREMENTAL else None
-    if base is not None and base.as_of != timezone.localdate(now):
+    # Only a snapshot of the same day, on the same reference data, with no deletions or moves since,
+    # can lend its parts: otherwise everything is recomputed.
+    if base is not None and (
+        base.as_of != timezone.localdate(now)
+        or base.parameters.get("reference") != reference
+        or changes_not_local_since(base.watermark - WATERMARK_MARGIN)
+    ):
         base = None
     recomputed = alcaldias
     if base is not None:
@@ -148,6 +206,7 @@ def _snapshot_create(job: Job) -> CoverageSnapshot:
         parameters={
             "alcaldias": alcaldias,
             "recomputed": recomputed,
+            "reference": reference,
             "maintenance_window": {
                 "twelve_months_ago": window.twelve_months_ago.isoformat(),
                 "season": window.season,
@@ -265,10 +324,15 @@ def _slices_insert(snapshot: CoverageSnapshot, scopes: Sequence[ScopeFigures]) -
 
 
 def _snapshots_prune(*, keep_after: CoverageSnapshot) -> None:
+    """Keep the latest SNAPSHOTS_KEPT published snapshots; drop older ones and those of abandoned jobs."""
     ready = CoverageSnapshot.objects.filter(state=SnapshotState.READY).order_by("-published_at")
     old = list(ready.values_list("pk", flat=True)[SNAPSHOTS_KEPT:])
     if old:
         CoverageSnapshot.objects.filter(pk__in=old).exclude(pk=keep_after.pk).delete()
+    # A job given up (or deleted) leaves its snapshot half built: it will never be published.
+    CoverageSnapshot.objects.filter(state=SnapshotState.BUILDING).exclude(job__state__in=ACTIVE_JOB_STATES).exclude(
+        pk=keep_after.pk
+    ).delete()
 
 
 def coverage_compile_inline(job: Job) -> CoverageSnapshot | None:

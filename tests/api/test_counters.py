@@ -51,3 +51,19 @@ def test_client_ip_ignores_forwarded_for_unless_proxies_are_declared(settings):
     assert client_ip(request) == "10.0.0.9"
     settings.HARVEST_NUM_PROXIES = 1
     assert client_ip(request) == "203.0.113.7"  # the hop our proxy appended, not the client's own
+
+
+def test_with_redis_unreachable_counters_fall_back_to_the_database(db, settings, monkeypatch, caplog):
+    # given: counters configured on a Redis that does not answer
+    import redis
+
+    from api import counters
+
+    settings.HARVEST_COUNTERS = "cache"
+    monkeypatch.setattr(counters, "_redis", lambda: redis.Redis(port=1, socket_connect_timeout=0.2))
+    # when / then: they keep counting, in the database, and say so in the log
+    assert counter_hit("redis-away", window_seconds=60) == 1
+    assert counter_hit("redis-away", window_seconds=60) == 2
+    assert counters.counter_value("redis-away") == 2
+    assert 0 < counters.counter_seconds_left("redis-away") <= 60
+    assert "Redis unavailable" in caplog.text

@@ -178,8 +178,12 @@ def test_with_redis_stopped_the_api_takes_writes_and_the_work_is_published_once_
     colonia = EligibleColoniaFactory(program_year=ProgramYear.objects.order_by("-year").first()).colonia
     _, token = device_token_issue(user=administrator, device_name="prueba de caída")
     redis_port, web_port = processes.free_port(), processes.free_port()
+    # One Redis for the broker and the throttle counters, as in production.
     env = processes.child_env(
-        CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0", HARVEST_OUTBOX_RELAY_SECONDS="2", HARVEST_NUM_PROXIES="0"
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
+        CACHE_URL=f"redis://127.0.0.1:{redis_port}/1",
+        HARVEST_OUTBOX_RELAY_SECONDS="2",
+        HARVEST_NUM_PROXIES="0",
     )
     base = f"http://127.0.0.1:{web_port}"
     started: list = []

@@ -1,8 +1,10 @@
-"""Coverage compiles on the workers: begin, fan the alcaldías out as a chord, merge; and the periodic refresh.
+"""Coverage compiles on the workers: begin, fan the alcaldías out as a chord, merge; and the refresh.
 
-Every task takes ids only and is safe to run twice (coverage/services.py says why), so all run with
-``acks_late`` and ``reject_on_worker_lost``: a worker killed mid-task leaves its message to be
-delivered again, and a job lost anyway is queued again by ``jobs_recover_task``.
+Time limits stay below HARVEST_JOB_STALE_SECONDS (300 s), so a job is never taken for lost while
+one of its steps may still be running. Every task takes ids only and is safe to run twice
+(coverage/services.py says why), so all run with ``acks_late`` and ``reject_on_worker_lost``: a
+worker killed mid-task leaves its message to be delivered again, and a job lost anyway is queued
+again by ``jobs_recover_task``.
 """
 
 from __future__ import annotations
@@ -47,15 +49,15 @@ def coverage_compile_task(job_id: str) -> None:
     chord(coverage_part_task.si(plan.snapshot_id, a) for a in plan.alcaldias_to_compute)(merge)
 
 
-@shared_task(soft_time_limit=600, time_limit=660, ignore_result=False, **SAFE_TO_RERUN)
+@shared_task(soft_time_limit=240, time_limit=270, ignore_result=False, **SAFE_TO_RERUN)
 def coverage_part_task(snapshot_id: int, alcaldia_id: str) -> bool:
     """One alcaldía's grouped counts (the chord's result is only whether this delivery stored them)."""
     return coverage_part_compute(snapshot_id, alcaldia_id)
 
 
 @shared_task(
-    soft_time_limit=300,
-    time_limit=360,
+    soft_time_limit=240,
+    time_limit=270,
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
