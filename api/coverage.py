@@ -43,10 +43,27 @@ def _scope_alcaldias(user: User) -> list[str] | None:
     return sorted(user.alcaldias.values_list("cvegeo", flat=True))
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """JSON ``true`` or ``false`` only: DRF's own also takes 0, 1, "yes", "on"…, which hides client bugs."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)
+        raise AssertionError  # fail() raises
+
+
 class CoverageQuerySerializer(serializers.Serializer):
     program_year = serializers.IntegerField(required=False, help_text="Año del programa; sin él, el acumulado de todos los años.")
     alcaldia = serializers.CharField(required=False, max_length=5, help_text="Clave INEGI de la alcaldía (09007).")
     modality = serializers.ChoiceField(choices=Modality.choices, required=False)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # A parameter sent empty (?modality=) is a client bug, not "no filter" (as in every list's filters).
+        empty = sorted(name for name in self.fields if name in data and data.get(name) == "")
+        if empty:
+            raise ValidationError({name: [_("Indique un valor o quite el parámetro.")] for name in empty})
+        return super().to_internal_value(data)
 
     def validate_program_year(self, value: int) -> int:
         if not ProgramYear.objects.filter(year=value).exists():
@@ -173,7 +190,7 @@ class CoverageView(APIView):
 
 
 class CoverageRefreshSerializer(serializers.Serializer):
-    incremental = serializers.BooleanField(
+    incremental = StrictBooleanField(
         default=False, help_text="Recalcular solo las alcaldías con cambios desde el último corte del día."
     )
 

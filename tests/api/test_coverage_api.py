@@ -328,3 +328,23 @@ def test_reading_figures_takes_the_same_few_queries_however_many_alcaldias_a_coo
     coordinator.alcaldias.add("09005")
     with django_assert_num_queries(len(two.captured_queries)):
         assert len(api.get(COVERAGE).json()["results"]) == 3
+
+
+@pytest.mark.parametrize("param", ["program_year", "alcaldia", "modality"])
+def test_a_coverage_filter_sent_empty_is_refused(administrator, param):
+    # found by Schemathesis: ?modality= answered 200 as if no filter had been asked for
+    client = APIClient()
+    client.force_authenticate(administrator)
+    response = client.get(f"/api/v1/coverage/?{param}=")
+    assert response.status_code == 400
+    assert param in response.json()["fields"]
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", None])
+def test_refresh_takes_only_json_booleans(administrator, value):
+    # found by Schemathesis: {"incremental": 0} was taken for false
+    client = APIClient()
+    client.force_authenticate(administrator)
+    response = client.post("/api/v1/coverage/refresh/", {"incremental": value}, format="json")
+    assert response.status_code == 400
+    assert "incremental" in response.json()["fields"]
