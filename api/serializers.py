@@ -540,6 +540,11 @@ class ApplicantInputSerializer(StrictInputMixin, serializers.ModelSerializer):
 class DwellingInputSerializer(StrictInputMixin, serializers.ModelSerializer):
     colonia = RegistrableColoniaField()
     roof_material = EnumField(RoofMaterial)
+    # "Sin dato" and a missing household size exist only for imported legacy records.
+    water_supply = serializers.ChoiceField(
+        choices=[(value, label) for value, label in Dwelling.WaterSupply.choices if value != Dwelling.WaterSupply.UNKNOWN]
+    )
+    occupants = serializers.IntegerField(min_value=1, max_value=60)
 
     class Meta:
         model = Dwelling

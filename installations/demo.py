@@ -33,9 +33,11 @@ from installations.lifecycle import Status
 from installations.models import (
     Applicant,
     Application,
+    ApplicationChannel,
     Colonia,
     Component,
     Dwelling,
+    DwellingWaterSupply,
     EligibleColonia,
     Installation,
     InstallerOrganisation,
@@ -49,6 +51,10 @@ from installations.models import (
 )
 
 T = TypeVar("T")
+# Demo households apply through today's channels with a known water supply (the legacy values are
+# for imported spreadsheets only).
+LIVE_WATER_SUPPLIES = [s for s in DwellingWaterSupply if s != DwellingWaterSupply.UNKNOWN]
+LIVE_CHANNELS = [c for c in ApplicationChannel if c != ApplicationChannel.LEGACY]
 
 NINE_ALCALDIAS = ["09002", "09003", "09005", "09007", "09008", "09009", "09011", "09012", "09013"]
 # Share of systems by alcaldía: Milpa Alta 21,517 and Iztapalapa 10,977 of 55,821 (June 2023);
@@ -463,7 +469,7 @@ class DemoBuilder:
             indigenous=self.rng.random() < (0.12 if alcaldia == "09009" else 0.04),
         )
         latitude, longitude = ALCALDIA_CENTRE[alcaldia]
-        supply = self.pick(list(Dwelling.WaterSupply), [15, 50, 25, 10])
+        supply = self.pick(LIVE_WATER_SUPPLIES, [15, 50, 25, 10])
         dwelling = Dwelling(
             colonia=colonia,
             street_address=f"{self.pick(STREETS).replace(chr(160), ' ')} {self.rng.randint(1, 400)}",
@@ -501,7 +507,7 @@ class DemoBuilder:
             verification_code_hash=verification_code_hash(f"{self.rng.randrange(10**6):06d}"),
             program_year_id=year,
             modality=modality,
-            channel=self.pick(list(Application.Channel), [55, 10, 25, 10]),
+            channel=self.pick(LIVE_CHANNELS, [55, 10, 25, 10]),
             privacy_consent_at=self.at(started_on, 10),
             commitment_letter_on=started_on + timedelta(days=3) if Status.DOCUMENTS_COMPLETE in path else None,
             status=status,

@@ -335,6 +335,8 @@ class Applicant(TimeStampedModel):
     older_adult = models.BooleanField(_("persona adulta mayor"), default=False)
     disability = models.BooleanField(_("persona con discapacidad"), default=False)
     indigenous = models.BooleanField(_("persona indígena"), default=False)
+    # Bloqueo (LGPDPPSO): kept only for legal duties; left out of the public padrón and of exports.
+    blocked_at = models.DateTimeField(_("datos bloqueados desde"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("persona solicitante")
@@ -362,6 +364,7 @@ class DwellingWaterSupply(models.TextChoices):
     TANDEO = "tandeo", _("Tandeo (agua algunos días)")
     WATER_TRUCKS = "pipas", _("Pipas")
     NO_NETWORK = "sin_red", _("Sin red")
+    UNKNOWN = "sin_dato", _("Sin dato (registro legado)")
 
 
 class Dwelling(TimeStampedModel):
@@ -396,7 +399,10 @@ class Dwelling(TimeStampedModel):
             MaxValueValidator(CDMX_LONGITUDE_RANGE[1], _("La longitud queda fuera de la Ciudad de México.")),
         ],
     )
-    occupants = models.PositiveSmallIntegerField(_("habitantes"), validators=[MinValueValidator(1), MaxValueValidator(60)])
+    # NULL only for systems imported from legacy spreadsheets, which did not record it.
+    occupants = models.PositiveSmallIntegerField(
+        _("habitantes"), null=True, validators=[MinValueValidator(1), MaxValueValidator(60)]
+    )
     water_supply = models.CharField(_("abastecimiento de agua"), max_length=20, choices=WaterSupply)
     tandeo_days_per_week = models.PositiveSmallIntegerField(
         _("días con agua por semana (tandeo)"), null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(6)]
@@ -463,6 +469,7 @@ class ApplicationChannel(models.TextChoices):
     EMAIL = "correo", _("Correo electrónico")
     PORTAL = "portal", _("Portal")
     ALCALDIA = "alcaldia", _("Alcaldía")
+    LEGACY = "legado", _("Hoja de cálculo legada (importada)")
 
 
 class Application(FieldRecordModel):
@@ -473,6 +480,8 @@ class Application(FieldRecordModel):
     Status = Status
 
     folio = models.CharField(_("folio"), max_length=12, unique=True, editable=False)
+    # The key of a request brought in from the program's legacy spreadsheets (re-imports match on it).
+    legacy_folio = models.CharField(_("folio legado"), max_length=40, null=True, blank=True, unique=True)
     verification_code_hash = models.CharField(_("código de verificación (hash)"), max_length=64, editable=False)
     applicant = models.ForeignKey(
         Applicant, on_delete=models.PROTECT, related_name="applications", verbose_name=_("persona solicitante")
@@ -648,8 +657,13 @@ class Installation(FieldRecordModel):
         Application, on_delete=models.PROTECT, related_name="installation", verbose_name=_("solicitud")
     )
     dwelling = models.ForeignKey(Dwelling, on_delete=models.PROTECT, related_name="installations", verbose_name=_("vivienda"))
+    # NULL only for systems imported from legacy spreadsheets (installed before Harvest).
     technician = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="installations", verbose_name=_("técnica/o asignada/o")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="installations",
+        verbose_name=_("técnica/o asignada/o"),
     )
     installer = models.ForeignKey(
         InstallerOrganisation, on_delete=models.PROTECT, related_name="installations", verbose_name=_("instaladora")

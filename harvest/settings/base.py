@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "audit",
     "worker",
     "coverage",
+    "legacy",
 ]
 
 MIDDLEWARE = [
