@@ -13,7 +13,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from installations.lifecycle import WORKING_SYSTEM_STATUSES, Status
 from installations.models import (
@@ -42,6 +42,18 @@ CUBE_MEASURES = [
 ]
 MONTHLY_KEYS = ["program_year", "modality", "month"]
 VIABLE_OUTCOMES = (TechnicalVisit.Outcome.VIABLE, TechnicalVisit.Outcome.VIABLE_WITH_ADJUSTMENTS)
+# PostgreSQL settings for the part's two statements (SET LOCAL: this transaction only), measured on a
+# million systems (benchmarks/coverage_compile.py). JIT off: the planner overestimates a small
+# alcaldía's rows tenfold, its cost passes jit_above_cost and compiling the statement (inlining,
+# optimisation) took longer than running it: 7 s for an alcaldía of 10,000 requests. work_mem: the
+# biggest alcaldía's sort and maintenance aggregate (some 50 MB) stay in memory instead of spilling.
+# No parallel workers: two parts already run at once, one per worker process, and each part's own
+# parallel workers only fought them for the same cores (full compile 29-36 s with them, 23-26 s without).
+POSTGRESQL_SETTINGS = (
+    "SET LOCAL jit = off",
+    "SET LOCAL work_mem = '64MB'",
+    "SET LOCAL max_parallel_workers_per_gather = 0",
+)
 # Fixed-point scales of the harvest inputs (decimal places of rainfall, roof area and coefficient),
 # so that V = P × A × Ce is computed in integers and rounded half up exactly as the Python estimate.
 RAIN_SCALE, AREA_SCALE, COEFFICIENT_SCALE = 10, 100, 100
@@ -174,7 +186,9 @@ def part_tables(*, alcaldia_id: str, window: MaintenanceWindow) -> PartTables:
         "prep": adapt(window.preparation_starts),
         "in_season": 1 if window.in_rainy_season else 0,
     }
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        for setting in POSTGRESQL_SETTINGS if connection.vendor == "postgresql" else ():
+            cursor.execute(setting)
         cursor.execute(cube_sql(), params)
         cube_rows = [[*row[:4], bool(row[4]), row[5], *(int(v or 0) for v in row[6:])] for row in cursor.fetchall()]
         cursor.execute(monthly_sql(), {"alcaldia": alcaldia_id})
