@@ -11,16 +11,9 @@ import pytest
 from celery import Celery
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 from django_celery_results.models import TaskResult
 
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+from tests.worker import processes
 
 
 def _sender(queue_dir: Path) -> Celery:
@@ -46,7 +39,7 @@ def test_a_real_worker_runs_the_heartbeat_against_the_test_database(tmp_path):
     call_command("loaddata", *settings.REFERENCE_FIXTURES, verbosity=0)
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "harvest.settings.test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": processes.database_url(),
         "CELERY_QUEUE_DIR": str(tmp_path),
     }
     worker = subprocess.Popen(
@@ -94,8 +87,6 @@ def test_a_real_worker_runs_the_heartbeat_against_the_test_database(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_refuses_a_pickled_message_and_goes_on_with_json(tmp_path):
     # F1: only JSON is accepted; a pickle could run code in the worker.
-    from tests.worker import processes
-
     call_command("loaddata", *settings.REFERENCE_FIXTURES, verbosity=0)
     log = tmp_path / "worker.log"
     worker = processes.celery_worker(env=processes.child_env(CELERY_QUEUE_DIR=str(tmp_path)), log=log, queues="default")

@@ -55,16 +55,12 @@ def coverage_part_task(snapshot_id: int, alcaldia_id: str) -> bool:
     return coverage_part_compute(snapshot_id, alcaldia_id)
 
 
+# The merge also waits (by retrying) for parts still being stored by another delivery.
 @shared_task(
     soft_time_limit=240,
     time_limit=270,
     ignore_result=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(*TRANSIENT, IncompleteSnapshotError),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
+    **(SAFE_TO_RERUN | {"autoretry_for": (*TRANSIENT, IncompleteSnapshotError), "max_retries": 5}),
 )
 def coverage_merge_task(snapshot_id: int) -> None:
     coverage_merge(snapshot_id)
