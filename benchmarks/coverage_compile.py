@@ -9,14 +9,16 @@ size given, on PostgreSQL:
   2. baseline: one hand-written statement over applications ⋈ applicants ⋈ dwellings ⋈ colonias
      with GROUPING SETS for the counts by alcaldía × sex × modality × status and their five
      roll-ups (alcaldía; alcaldía × sex / × modality / × status; the whole city). Best of 3.
-     For scale, the compile's own cube statement is also timed once for the whole city (seven
-     tables, nine measures; the parts' PostgreSQL settings), as one statement.
+     Then the coverage facts (one row per request, derived from seven tables) are rebuilt from
+     scratch in this process, twice: the step a compile takes once a day, after deletions or
+     reference-data edits, or when asked.
   3. full compile: a real worker (``celery -A harvest worker --concurrency=2 -Q statistics,default
      --pool=prefork`` against the database and Redis) takes ``coverage_refresh_request(by=None)``,
      published by the outbox as in production. Wall clock from the request to the published
      snapshot (the job seen succeeded), --runs times. Before each run the peak RSS (VmHWM) of each
      pool child is reset (``/proc/<pid>/clear_refs``), and read after it, so the figure is per child
-     and per run.
+     and per run. The facts are in step (synced: nothing changed); then twice more with
+     ``rebuild_facts=True``, the compile deriving every request's facts again first.
   4. merge alone: an incremental snapshot with nothing changed (every part copied from the base),
      merged in this process; then the same merge's steps read again (parts loaded, build_scopes).
   5. inline compile: ``coverage_compile_inline`` in this process (one core), with its peak RSS.
@@ -90,8 +92,9 @@ class Figures:
     seed: dict[str, float] = field(default_factory=dict)
     baseline_s: list[float] = field(default_factory=list)
     baseline_rows: int = 0
-    whole_city_s: list[float] = field(default_factory=list)
+    facts_rebuild_s: list[float] = field(default_factory=list)
     full: list[Run] = field(default_factory=list)
+    full_rebuilt: list[Run] = field(default_factory=list)
     worker_idle_mb: dict[int, float] = field(default_factory=dict)
     merge_s: float = 0.0
     merge_steps: dict[str, float] = field(default_factory=dict)
@@ -354,40 +357,15 @@ def future_rows_clamp() -> int:
     return moved
 
 
-def whole_city_cube(runs: int) -> list[float]:
-    """For scale, not a goal: the compile's own cube statement for the whole city at once (every
-    alcaldía's rows in one statement, grouped by alcaldía too), with the parts' PostgreSQL settings.
-    It joins seven tables and sums nine measures where the baseline joins four and counts."""
-    from django.db import connection, transaction
-    from django.utils import timezone
+def facts_rebuild(runs: int) -> list[float]:
+    """The coverage facts derived again from the seven source tables, in this process (one statement)."""
+    from coverage.facts import facts_sync
 
-    from coverage import compile as coverage_compile
-
-    sql = coverage_compile.cube_sql()
-    for filtered in ("  WHERE c2.alcaldia_id = %(alcaldia)s\n", "WHERE c.alcaldia_id = %(alcaldia)s\n"):
-        if filtered not in sql:
-            return []  # the statement changed shape: nothing comparable to time
-        sql = sql.replace(filtered, "")
-    sql = sql.replace("SELECT a.program_year_id,", "SELECT c.alcaldia_id, a.program_year_id,", 1)
-    sql = sql.replace("GROUP BY a.program_year_id,", "GROUP BY c.alcaldia_id, a.program_year_id,", 1)
-    window = coverage_compile.MaintenanceWindow.for_date(timezone.localdate())
-    adapt = connection.ops.adapt_datefield_value
-    params = {
-        "rain": 7_000,  # one rainfall for the whole city: the same arithmetic, for timing only
-        "as_of": adapt(window.as_of),
-        "year_ago": adapt(window.twelve_months_ago),
-        "prep": adapt(window.preparation_starts),
-        "in_season": 1 if window.in_rainy_season else 0,
-    }
     times = []
-    with transaction.atomic(), connection.cursor() as cursor:
-        for setting in getattr(coverage_compile, "POSTGRESQL_SETTINGS", ()):
-            cursor.execute(setting)
-        for _ in range(runs):
-            started = time.perf_counter()
-            cursor.execute(sql, params)
-            cursor.fetchall()
-            times.append(time.perf_counter() - started)
+    for _ in range(runs):
+        started = time.perf_counter()
+        facts_sync(snapshot_id=None, rebuild=True)
+        times.append(time.perf_counter() - started)
     return times
 
 
@@ -401,7 +379,7 @@ def jobs_clear() -> None:
         job_fail(pk, error="benchmarks/coverage_compile.py: left over from an interrupted run")
 
 
-def through_worker(worker: Worker, *, incremental: bool) -> Run:
+def through_worker(worker: Worker, *, incremental: bool, rebuild_facts: bool = False) -> Run:
     from coverage.models import CoverageSnapshot
     from coverage.services import coverage_refresh_request
     from worker.models import Job, JobState
@@ -409,7 +387,7 @@ def through_worker(worker: Worker, *, incremental: bool) -> Run:
     worker.peaks_reset()
     requested_at = time.time()
     started = time.perf_counter()
-    job, created = coverage_refresh_request(by=None, incremental=incremental)  # publishes on commit
+    job, created = coverage_refresh_request(by=None, incremental=incremental, rebuild_facts=rebuild_facts)  # publishes on commit
     if not created:
         sys.exit(f"a coverage job was already active: {job}")
     deadline = time.monotonic() + 900
@@ -552,8 +530,8 @@ def measure(args: argparse.Namespace, size: int, first: bool) -> Figures:
     jobs_clear()
     print(f"[{size:,}] baseline GROUPING SETS x{args.runs}", flush=True)
     figures.baseline_s, figures.baseline_rows = baseline(args.runs)
-    print(f"[{size:,}] the compile's cube for the whole city, one statement x{min(2, args.runs)}", flush=True)
-    figures.whole_city_s = whole_city_cube(min(2, args.runs))
+    print(f"[{size:,}] coverage facts rebuilt from the source tables x{min(2, args.runs)}", flush=True)
+    figures.facts_rebuild_s = facts_rebuild(min(2, args.runs))
     connection.close()
 
     import redis
@@ -568,6 +546,13 @@ def measure(args: argparse.Namespace, size: int, first: bool) -> Figures:
                 run = through_worker(worker, incremental=False)
                 figures.full.append(run)
                 print(f"[{size:,}] full compile {number + 1}: {run.wall_s:.2f} s, peaks {fmt_peaks(run.peak_mb)}", flush=True)
+            for number in range(min(2, args.runs)):
+                run = through_worker(worker, incremental=False, rebuild_facts=True)
+                figures.full_rebuilt.append(run)
+                print(
+                    f"[{size:,}] full compile, facts rebuilt {number + 1}: {run.wall_s:.2f} s, peaks {fmt_peaks(run.peak_mb)}",
+                    flush=True,
+                )
 
             figures.merge_s, figures.merge_steps, figures.slices = merge_alone()
             print(f"[{size:,}] merge alone {figures.merge_s:.2f} s", flush=True)
@@ -627,8 +612,9 @@ def report(f: Figures) -> None:
         print(f"rows seeded with updated_at later than now, moved to yesterday: {f.future_rows:,}")
     print(f"{'':44} {'best s':>7} {'median':>7}   (runs)")
     print(f"{'baseline: one GROUPING SETS statement':44} {best_median(f.baseline_s)}   [{f.baseline_rows} rows]")
-    print(f"{'for scale: compile cube, whole city, 1 stmt':44} {best_median(f.whole_city_s)}")
+    print(f"{'facts rebuilt from the 7 source tables':44} {best_median(f.facts_rebuild_s)}")
     print(f"{'full compile, 2 workers, request→published':44} {best_median([r.wall_s for r in f.full])}")
+    print(f"{'full compile, facts rebuilt too':44} {best_median([r.wall_s for r in f.full_rebuilt])}")
     print(f"{'  of which request→begun (outbox, broker)':44} {best_median([r.begin_s for r in f.full])}")
     print(f"{'  of which begun→published (parts, merge)':44} {best_median([r.build_s for r in f.full])}")
     print(f"{'inline compile, this process':44} {best_median(f.inline_s)}")
@@ -646,10 +632,10 @@ def report(f: Figures) -> None:
         print(
             f"parts (best full run, s, slowest first): {', '.join(f'{s:.2f}' for s in best.parts_s)}; sum {sum(best.parts_s):.2f}"
         )
-        for number, run in enumerate(f.full, 1):
+        for number, run in enumerate(f.full + f.full_rebuilt, 1):
             print(f"peak RSS per pool child, full run {number}: {fmt_peaks(run.peak_mb)}")
         print(f"pool children idle before the runs: {fmt_peaks(f.worker_idle_mb)}")
-        peak = max(mb for r in f.full for mb in r.peak_mb.values())
+        peak = max(mb for r in f.full + f.full_rebuilt for mb in r.peak_mb.values())
         print(f"peak worker memory (max over children and runs): {peak:.0f} MB")
     for name, runs in f.incremental.items():
         if runs:
@@ -665,8 +651,12 @@ def compare(small: Figures, large: Figures) -> None:
     print(f"== {small.installations:,} vs {large.installations:,}: rows ×{1 / rows:.1f} ==" if rows else "== comparison ==")
     pairs = {
         "baseline (best)": (min(small.baseline_s), min(large.baseline_s)),
-        "whole-city cube statement (best)": (min(small.whole_city_s or [0]), min(large.whole_city_s or [0])),
+        "facts rebuild (best)": (min(small.facts_rebuild_s or [0]), min(large.facts_rebuild_s or [0])),
         "full compile (best)": (min(r.wall_s for r in small.full), min(r.wall_s for r in large.full)),
+        "full compile, facts rebuilt (best)": (
+            min(r.wall_s for r in small.full_rebuilt),
+            min(r.wall_s for r in large.full_rebuilt),
+        ),
         "inline compile (best)": (min(small.inline_s), min(large.inline_s)),
         "merge alone": (small.merge_s, large.merge_s),
     }

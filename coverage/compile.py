@@ -1,32 +1,24 @@
 """The heavy part of a coverage compile: one alcaldía's grouped counts, straight from the database.
 
 Two GROUP BY statements per alcaldía (the cube and the monthly installations) read only that
-alcaldía's rows; nothing is loaded row by row into Python. The statements are portable between
-PostgreSQL and SQLite except for the month expression. The definitions they implement are written
-down in docs/coverage.md; the tests recount every figure independently.
+alcaldía's rows of the coverage facts (``coverage.facts``: one narrow row per request, synced at the
+start of each compile); nothing is loaded row by row into Python. The statements are portable
+between PostgreSQL and SQLite except for the month expression. The definitions they implement are
+written down in docs/coverage.md; the tests recount every figure independently from the source tables.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import connection, transaction
 
-from installations.lifecycle import WORKING_SYSTEM_STATUSES, Status
-from installations.models import (
-    Applicant,
-    Application,
-    Colonia,
-    Dwelling,
-    Installation,
-    MaintenanceVisit,
-    RoofCoefficient,
-    TechnicalVisit,
-)
-from installations.selectors import rainfall_for
+from coverage.models import CoverageFact
+from installations.lifecycle import Status
 
 CUBE_KEYS = ["program_year", "colonia", "modality", "sex", "woman_headed", "status"]
 CUBE_MEASURES = [
@@ -41,22 +33,13 @@ CUBE_MEASURES = [
     "maintenance_overdue",
 ]
 MONTHLY_KEYS = ["program_year", "modality", "month"]
-VIABLE_OUTCOMES = (TechnicalVisit.Outcome.VIABLE, TechnicalVisit.Outcome.VIABLE_WITH_ADJUSTMENTS)
-# PostgreSQL settings for the part's two statements (SET LOCAL: this transaction only), measured on a
-# million systems (benchmarks/coverage_compile.py). JIT off: the planner overestimates a small
-# alcaldía's rows tenfold, its cost passes jit_above_cost and compiling the statement (inlining,
-# optimisation) took longer than running it: 7 s for an alcaldía of 10,000 requests. work_mem: the
-# biggest alcaldía's sort and maintenance aggregate (some 50 MB) stay in memory instead of spilling.
-# No parallel workers: two parts already run at once, one per worker process, and each part's own
-# parallel workers only fought them for the same cores (full compile 29-36 s with them, 23-26 s without).
+# PostgreSQL settings for the part's two statements (SET LOCAL: this transaction only). JIT off: the
+# planner's estimate of a small alcaldía passed jit_above_cost and compiling the statement took longer
+# than running it. No parallel workers: two parts already run at once, one per worker process.
 POSTGRESQL_SETTINGS = (
     "SET LOCAL jit = off",
-    "SET LOCAL work_mem = '64MB'",
     "SET LOCAL max_parallel_workers_per_gather = 0",
 )
-# Fixed-point scales of the harvest inputs (decimal places of rainfall, roof area and coefficient),
-# so that V = P × A × Ce is computed in integers and rounded half up exactly as the Python estimate.
-RAIN_SCALE, AREA_SCALE, COEFFICIENT_SCALE = 10, 100, 100
 
 
 @dataclass(frozen=True)
@@ -90,112 +73,148 @@ class PartTables:
     cube: dict[str, Any]
     monthly: dict[str, Any]
     source_rows: int
-    rainfall_mm: str | None
 
 
-def _rain_fixed_point(alcaldia_id: str) -> tuple[int | None, str | None]:
-    reference = rainfall_for(alcaldia_id)
-    if reference is None:
-        return None, None
-    scaled = (Decimal(reference.annual_mm) * RAIN_SCALE).quantize(Decimal("1"), rounding=ROUND_HALF_UP)
-    return int(scaled), str(reference.annual_mm)
+@dataclass(frozen=True)
+class Contributions:
+    """What some requests add to one alcaldía's part: its cube and monthly rows for those requests only."""
+
+    cube: list[list[Any]]
+    monthly: list[list[Any]]
 
 
 def _table(model: type) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _in(values: Any) -> str:
-    return ", ".join(f"'{v}'" for v in sorted(str(x) for x in values))
+def ids_filter(column: str) -> str:
+    """``column`` restricted to the %(ids)s parameter (a list on PostgreSQL, a JSON array on SQLite)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%(ids)s)"
+    return f"{column} IN (SELECT value FROM json_each(%(ids)s))"  # noqa: S608 -- our column names
 
 
-def cube_sql() -> str:
-    """The per-alcaldía cube: one row per year × colonia × modality × sex × woman-headed × status."""
-    scaled = connection.vendor == "sqlite"
-    area = "CAST(ROUND(d.roof_area_m2 * 100) AS INTEGER)" if scaled else "CAST(d.roof_area_m2 * 100 AS BIGINT)"
-    coefficient = (
-        "CAST(ROUND(rc.runoff_coefficient * 100) AS INTEGER)" if scaled else "CAST(rc.runoff_coefficient * 100 AS BIGINT)"
-    )
-    working = f"(i.id IS NOT NULL AND i.removed_on IS NULL AND a.status IN ({_in(WORKING_SYSTEM_STATUSES)}))"
-    half = RAIN_SCALE * AREA_SCALE * COEFFICIENT_SCALE
+def ids_param(ids: Sequence[int]) -> Any:
+    return list(ids) if connection.vendor == "postgresql" else json.dumps(list(ids))
+
+
+def cube_sql(*, by_ids: bool = False) -> str:
+    """The cube: one row per year × colonia × modality × sex × woman-headed × status with nine measures.
+
+    Over one alcaldía's facts (%(alcaldia)s), or with ``by_ids`` over the requests in %(ids)s,
+    grouped by alcaldía first. A pure function of the facts and the window: the facts' last visit
+    to date was taken on the compile's cut-off date (coverage.facts).
+    """
+    keys = "f.program_year, f.colonia_id, f.modality, f.sex, f.woman_headed, f.status"
     # Only table names from model metadata and our own constants are formatted in; values are parameters.
-    # The alcaldía's maintenance per system, computed once (MATERIALIZED) and hash-joined: without the
-    # fence a planner with stale statistics may recompute it for every request row.
     return f"""
-WITH m AS MATERIALIZED (
-  SELECT mv.installation_id,
-    MAX(mv.next_due_on) AS next_due,
-    MAX(CASE WHEN mv.visited_on > %(year_ago)s AND mv.visited_on <= %(as_of)s THEN 1 ELSE 0 END) AS visited_12m,
-    MAX(CASE WHEN mv.visited_on >= %(prep)s THEN 1 ELSE 0 END) AS visited_since_prep
-  FROM {_table(MaintenanceVisit)} mv
-  JOIN {_table(Installation)} i2 ON i2.id = mv.installation_id
-  JOIN {_table(Dwelling)} d2 ON d2.id = i2.dwelling_id
-  JOIN {_table(Colonia)} c2 ON c2.id = d2.colonia_id
-  WHERE c2.alcaldia_id = %(alcaldia)s
-  GROUP BY mv.installation_id
-)
-SELECT a.program_year_id, d.colonia_id, a.modality, p.sex, p.woman_headed_household, a.status,
+SELECT {"f.alcaldia, " if by_ids else ""}{keys},
   COUNT(*),
-  SUM(CASE WHEN EXISTS (SELECT 1 FROM {_table(TechnicalVisit)} tv
-                        WHERE tv.application_id = a.id AND tv.outcome IN ({_in(VIABLE_OUTCOMES)}))
-      THEN 1 ELSE 0 END),
-  COUNT(i.id),
-  SUM(CASE WHEN {working} THEN 1 ELSE 0 END),
-  SUM(CASE WHEN {working} THEN d.occupants ELSE 0 END),
-  SUM(CASE WHEN {working} THEN i.tank_capacity_litres ELSE 0 END),
-  SUM(CASE WHEN {working} AND rc.suitable AND rc.runoff_coefficient IS NOT NULL
-      THEN (%(rain)s * {area} * {coefficient} + {half // 2}) / {half} ELSE 0 END),
-  SUM(CASE WHEN {working} AND m.visited_12m = 1 THEN 1 ELSE 0 END),
-  SUM(CASE WHEN {working} AND (a.status = '{Status.NEEDS_MAINTENANCE}' OR m.next_due < %(as_of)s
-        OR (%(in_season)s = 1 AND i.installed_on < %(prep)s AND COALESCE(m.visited_since_prep, 0) = 0))
+  SUM(CASE WHEN f.viable THEN 1 ELSE 0 END),
+  COUNT(f.installation_id),
+  SUM(CASE WHEN f.working THEN 1 ELSE 0 END),
+  SUM(f.occupants),
+  SUM(f.storage_litres),
+  SUM(f.harvest_litres),
+  SUM(CASE WHEN f.working AND f.last_visit_to_date > %(year_ago)s THEN 1 ELSE 0 END),
+  SUM(CASE WHEN f.working AND (f.status = '{Status.NEEDS_MAINTENANCE}' OR f.next_due_on < %(as_of)s
+        OR (%(in_season)s = 1 AND f.installed_on < %(prep)s AND (f.last_visit_on IS NULL OR f.last_visit_on < %(prep)s)))
       THEN 1 ELSE 0 END)
-FROM {_table(Application)} a
-JOIN {_table(Dwelling)} d ON d.id = a.dwelling_id
-JOIN {_table(Colonia)} c ON c.id = d.colonia_id
-JOIN {_table(Applicant)} p ON p.id = a.applicant_id
-LEFT JOIN {_table(Installation)} i ON i.application_id = a.id
-LEFT JOIN {_table(RoofCoefficient)} rc ON rc.material = d.roof_material
-LEFT JOIN m ON m.installation_id = i.id
-WHERE c.alcaldia_id = %(alcaldia)s
-GROUP BY a.program_year_id, d.colonia_id, a.modality, p.sex, p.woman_headed_household, a.status
+FROM {_table(CoverageFact)} f
+WHERE {ids_filter("f.application_id") if by_ids else "f.alcaldia = %(alcaldia)s"}
+GROUP BY {"f.alcaldia, " if by_ids else ""}{keys}
 """  # noqa: S608
 
 
-def monthly_sql() -> str:
-    month = "strftime('%%Y-%%m', i.installed_on)" if connection.vendor == "sqlite" else "to_char(i.installed_on, 'YYYY-MM')"
+def monthly_sql(*, by_ids: bool = False) -> str:
+    sqlite = connection.vendor == "sqlite"
+    month = "strftime('%%Y-%%m', f.installed_on)" if sqlite else "to_char(f.installed_on, 'YYYY-MM')"
+    alcaldia = "f.alcaldia, " if by_ids else ""
     return f"""
-SELECT a.program_year_id, a.modality, {month}, COUNT(*)
-FROM {_table(Installation)} i
-JOIN {_table(Application)} a ON a.id = i.application_id
-JOIN {_table(Dwelling)} d ON d.id = a.dwelling_id
-JOIN {_table(Colonia)} c ON c.id = d.colonia_id
-WHERE c.alcaldia_id = %(alcaldia)s
-GROUP BY a.program_year_id, a.modality, {month}
+SELECT {alcaldia}f.program_year, f.modality, {month}, COUNT(*)
+FROM {_table(CoverageFact)} f
+WHERE {ids_filter("f.application_id") if by_ids else "f.alcaldia = %(alcaldia)s"} AND f.installation_id IS NOT NULL
+GROUP BY {alcaldia}f.program_year, f.modality, {month}
 """  # noqa: S608 -- table names and our month expression only
 
 
-def part_tables(*, alcaldia_id: str, window: MaintenanceWindow) -> PartTables:
-    """Run the two statements for one alcaldía and return their rows, column-oriented, ready to store."""
-    rain, rainfall_mm = _rain_fixed_point(alcaldia_id)
+def _window_params(window: MaintenanceWindow) -> dict[str, Any]:
     adapt = connection.ops.adapt_datefield_value
-    params = {
-        "alcaldia": alcaldia_id,
-        "rain": rain or 0,  # no rainfall reference: no harvest estimate
+    return {
         "as_of": adapt(window.as_of),
         "year_ago": adapt(window.twelve_months_ago),
         "prep": adapt(window.preparation_starts),
         "in_season": 1 if window.in_rainy_season else 0,
     }
+
+
+def _cube_row(row: Sequence[Any]) -> list[Any]:
+    return [*row[:4], bool(row[4]), row[5], *(int(v or 0) for v in row[6:])]
+
+
+def _monthly_row(row: Sequence[Any]) -> list[Any]:
+    return [*row[:3], int(row[3])]
+
+
+def _postgresql_settings(cursor: Any) -> None:
+    for setting in POSTGRESQL_SETTINGS if connection.vendor == "postgresql" else ():
+        cursor.execute(setting)
+
+
+def part_tables(*, alcaldia_id: str, window: MaintenanceWindow) -> PartTables:
+    """Run the two statements for one alcaldía and return their rows, column-oriented, ready to store."""
     with transaction.atomic(), connection.cursor() as cursor:
-        for setting in POSTGRESQL_SETTINGS if connection.vendor == "postgresql" else ():
-            cursor.execute(setting)
-        cursor.execute(cube_sql(), params)
-        cube_rows = [[*row[:4], bool(row[4]), row[5], *(int(v or 0) for v in row[6:])] for row in cursor.fetchall()]
+        _postgresql_settings(cursor)
+        cursor.execute(cube_sql(), {"alcaldia": alcaldia_id, **_window_params(window)})
+        cube_rows = [_cube_row(row) for row in cursor.fetchall()]
         cursor.execute(monthly_sql(), {"alcaldia": alcaldia_id})
-        monthly_rows = [[*row[:3], int(row[3])] for row in cursor.fetchall()]
+        monthly_rows = [_monthly_row(row) for row in cursor.fetchall()]
+    return part_from_rows(cube_rows, monthly_rows)
+
+
+def part_from_rows(cube_rows: list[list[Any]], monthly_rows: list[list[Any]]) -> PartTables:
     return PartTables(
         cube={"columns": CUBE_KEYS + CUBE_MEASURES, "rows": cube_rows},
         monthly={"columns": [*MONTHLY_KEYS, "installations"], "rows": monthly_rows},
         source_rows=sum(row[len(CUBE_KEYS)] for row in cube_rows),
-        rainfall_mm=rainfall_mm,
     )
+
+
+def contributions(*, ids: Sequence[int], window: MaintenanceWindow) -> dict[str, Contributions]:
+    """What the facts of ``ids`` add to each alcaldía's part, as they stand now (the same two statements)."""
+    found: dict[str, Contributions] = {}
+    if not ids:
+        return found
+    with connection.cursor() as cursor:
+        _postgresql_settings(cursor)
+        cursor.execute(cube_sql(by_ids=True), {"ids": ids_param(ids), **_window_params(window)})
+        for row in cursor.fetchall():
+            found.setdefault(row[0], Contributions([], [])).cube.append(_cube_row(row[1:]))
+        cursor.execute(monthly_sql(by_ids=True), {"ids": ids_param(ids)})
+        for row in cursor.fetchall():
+            found.setdefault(row[0], Contributions([], [])).monthly.append(_monthly_row(row[1:]))
+    return found
+
+
+def _combine(rows: list[list[Any]], *, keys: int, plus: list[list[Any]], minus: list[list[Any]]) -> list[list[Any]]:
+    """``rows`` + ``plus`` − ``minus``, by key (the first ``keys`` columns); groups left with no request dropped."""
+    totals: dict[tuple[Any, ...], list[int]] = {}
+    for sign, group in ((1, rows), (1, plus), (-1, minus)):
+        for row in group:
+            key = tuple(row[:keys])
+            measures = totals.setdefault(key, [0] * (len(row) - keys))
+            for index, value in enumerate(row[keys:]):
+                measures[index] += sign * value
+    if any(value < 0 for measures in totals.values() for value in measures):
+        raise ValueError("a part's figures went negative: the base part did not hold the requests taken out")
+    combined = [[*key, *measures] for key, measures in totals.items() if measures[0] != 0]
+    return sorted(combined, key=lambda row: tuple(str(v) for v in row[:keys]))
+
+
+def part_apply(base: PartTables, *, plus: Contributions | None, minus: Contributions | None) -> PartTables:
+    """A stored part brought up to date with the contributions of the requests that changed since it was computed."""
+    empty = Contributions([], [])
+    plus, minus = plus or empty, minus or empty
+    cube = _combine(base.cube["rows"], keys=len(CUBE_KEYS), plus=plus.cube, minus=minus.cube)
+    monthly = _combine(base.monthly["rows"], keys=len(MONTHLY_KEYS), plus=plus.monthly, minus=minus.monthly)
+    return part_from_rows(cube, monthly)

@@ -102,3 +102,62 @@ class CoverageSlice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.snapshot_id}/{self.program_year or '*'}/{self.alcaldia or '*'}/{self.modality or '*'}"
+
+
+class CoverageFact(models.Model):
+    """One request as the compile counts it: its keys and its system's measures, on one narrow row.
+
+    Derived from seven tables (request, household, dwelling, colonia, technical visits, system,
+    maintenance visits) and kept in step by the compile itself: each compile first re-derives the rows
+    of the requests changed since the last one (``coverage.facts``), so an alcaldía's part is one
+    GROUP BY over its own rows instead of a seven-table join over the whole program. No foreign keys:
+    the rows are rebuilt, never edited by hand, and a rebuild of a million rows skips a million checks.
+    The measures of a system that is not working are zero; the maintenance dates are kept raw because
+    what they mean depends on the compile's date (the day they were derived on: see ``coverage.facts``).
+    """
+
+    application_id = models.BigIntegerField(primary_key=True)
+    alcaldia = models.CharField(max_length=5)
+    colonia_id = models.BigIntegerField()
+    program_year = models.PositiveSmallIntegerField()
+    modality = models.CharField(max_length=20)
+    sex = models.CharField(max_length=1)
+    woman_headed = models.BooleanField()
+    status = models.CharField(max_length=30)
+    viable = models.BooleanField()
+    installation_id = models.BigIntegerField(null=True)
+    installed_on = models.DateField(null=True)
+    working = models.BooleanField()
+    occupants = models.PositiveIntegerField()
+    storage_litres = models.PositiveIntegerField()
+    harvest_litres = models.BigIntegerField()
+    next_due_on = models.DateField(null=True)  # latest next_due_on of the system's maintenance visits
+    last_visit_on = models.DateField(null=True)  # latest visited_on of the system's maintenance visits
+    # The latest on or before the day the row was derived (a visit may be recorded ahead of time). The
+    # facts are rebuilt by the first compile of each day, so that day is always the compile's cut-off.
+    last_visit_to_date = models.DateField(null=True)
+
+    class Meta:
+        verbose_name = _("hecho de cobertura")
+        verbose_name_plural = _("hechos de cobertura")
+        indexes = [models.Index(fields=["alcaldia"], name="coverage_fact_alcaldia_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.application_id} ({self.alcaldia})"
+
+
+class CoverageFactsState(models.Model):
+    """The one row that says how far the facts are in step: the time they were synced up to, and how."""
+
+    watermark = models.DateTimeField(_("datos hasta"))
+    rebuilt_at = models.DateTimeField(_("reconstruidos"))
+    reference = models.CharField(_("huella de los datos de referencia"), max_length=64)
+    # The snapshot whose compile last synced the facts: only that snapshot can be an incremental base.
+    snapshot_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        verbose_name = _("estado de los hechos de cobertura")
+        verbose_name_plural = _("estado de los hechos de cobertura")
+
+    def __str__(self) -> str:
+        return f"{self.watermark:%Y-%m-%d %H:%M:%S}"

@@ -7,40 +7,39 @@ publishes a snapshot once (row lock and state), and a job's progress counts only
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from audit.models import AuditAction, AuditEntry
-from coverage.compile import MaintenanceWindow, part_tables
-from coverage.models import CoveragePart, CoverageSlice, CoverageSnapshot, SnapshotKind, SnapshotState
-from coverage.reshape import PartInput, ScopeFigures, build_scopes
-from installations.models import (
-    Alcaldia,
-    Applicant,
-    Application,
-    Colonia,
-    Dwelling,
-    Installation,
-    MaintenanceVisit,
-    Modality,
-    ProgramYear,
-    RainfallReference,
-    RoofCoefficient,
-    TechnicalVisit,
-    User,
+from coverage.compile import MaintenanceWindow, PartTables, part_apply, part_tables
+from coverage.facts import (
+    WATERMARK_MARGIN,
+    changed_application_ids,
+    child_moves_since,
+    deletions_since,
+    facts_state,
+    facts_sync,
+    reference_fingerprint,
 )
+from coverage.models import (
+    CoverageFactsState,
+    CoveragePart,
+    CoverageSlice,
+    CoverageSnapshot,
+    SnapshotKind,
+    SnapshotState,
+)
+from coverage.reshape import PartInput, ScopeFigures, build_scopes
+from installations.models import Alcaldia, Colonia, Modality, ProgramYear, User
 from worker.jobs import job_create, job_enqueue, job_start, job_step_done, job_succeed
 from worker.models import ACTIVE_JOB_STATES, Job, JobKind
 
@@ -49,8 +48,7 @@ logger = logging.getLogger(__name__)
 COVERAGE_LANE = "coverage"
 # Published snapshots kept (older ones are deleted with their parts and slices).
 SNAPSHOTS_KEPT = 10
-# Rows saved this long before a snapshot's watermark may still have been uncommitted when it read.
-WATERMARK_MARGIN = timedelta(minutes=1)
+__all__ = ["WATERMARK_MARGIN", "reference_fingerprint"]  # re-exported: callers know them from here
 
 
 class IncompleteSnapshotError(RuntimeError):
@@ -66,10 +64,14 @@ class CompilePlan:
 
 # --- Asking ---------------------------------------------------------------------------------------
 @transaction.atomic
-def coverage_refresh_request(*, by: User | None, incremental: bool = False) -> tuple[Job, bool]:
-    """Queue a compile (through the outbox, so it survives a broker outage); reuse one already queued or running."""
+def coverage_refresh_request(*, by: User | None, incremental: bool = False, rebuild_facts: bool = False) -> tuple[Job, bool]:
+    """Queue a compile (through the outbox, so it survives a broker outage); reuse one already queued or running.
+
+    ``rebuild_facts`` derives every request's facts again from the source tables instead of syncing
+    the changed ones (see ``coverage.facts``).
+    """
     kind = JobKind.COVERAGE_INCREMENTAL if incremental else JobKind.COVERAGE_FULL
-    job, created = job_create(kind=kind, lane=COVERAGE_LANE, by=by)
+    job, created = job_create(kind=kind, lane=COVERAGE_LANE, by=by, parameters={"rebuild_facts": True} if rebuild_facts else None)
     if created:
         job_enqueue(job)
     return job, created
@@ -86,8 +88,9 @@ def coverage_refresh_if_changed(*, now: datetime | None = None) -> Job | None:
     if latest is not None and latest.as_of == today:
         since = latest.watermark - WATERMARK_MARGIN
         unchanged = (
-            not alcaldias_changed_since(since)
-            and not changes_not_local_since(since)
+            not changed_application_ids(since)
+            and not deletions_since(since)
+            and not child_moves_since(since)
             and latest.parameters.get("reference") == reference_fingerprint()
         )
         if unchanged:
@@ -100,62 +103,6 @@ def coverage_refresh_if_changed(*, now: datetime | None = None) -> Job | None:
 def coverage_alcaldias() -> list[str]:
     """The alcaldías a compile covers: those with colonias in the catalogue."""
     return list(Colonia.objects.order_by("alcaldia_id").values_list("alcaldia_id", flat=True).distinct())
-
-
-# The source models whose audit entries can reveal a change ``updated_at`` cannot: deletes and moves.
-SOURCE_MODEL_LABELS = [
-    m._meta.label_lower for m in (Applicant, Dwelling, Application, TechnicalVisit, Installation, MaintenanceVisit)
-]
-MOVING_FIELDS = ("colonia", "dwelling", "applicant", "application", "installation")
-
-
-def reference_fingerprint() -> str:
-    """A digest of the reference data the figures depend on: rainfall, roof coefficients, targets, catalogue.
-
-    These tables keep no ``updated_at``; an incremental compile compares digests and recomputes
-    everything when they differ.
-    """
-    digest = hashlib.sha256()
-    for rows in (
-        RainfallReference.objects.order_by("pk").values_list("pk", "alcaldia_id", "annual_mm"),
-        RoofCoefficient.objects.order_by("pk").values_list("pk", "runoff_coefficient", "suitable"),
-        ProgramYear.objects.order_by("pk").values_list("pk", "target_systems"),
-        Alcaldia.objects.order_by("pk").values_list("pk", "name"),
-        Colonia.objects.order_by("pk").values_list("pk", "alcaldia_id", "name"),
-    ):
-        digest.update(repr(list(rows)).encode())
-    return digest.hexdigest()
-
-
-def changes_not_local_since(since: datetime) -> bool:
-    """True if a source row was deleted, or moved to another dwelling, colonia or household, since ``since``.
-
-    Such a change leaves no ``updated_at`` in the alcaldía it left; the audit trail still shows it.
-    """
-    entries = AuditEntry.objects.filter(occurred_at__gte=since, model_label__in=SOURCE_MODEL_LABELS)
-    if entries.filter(action__in=[AuditAction.DELETE, AuditAction.BULK_DELETE]).exists():
-        return True
-    moved = Q()
-    for field in MOVING_FIELDS:
-        moved |= Q(changes__has_key=field)
-    return entries.filter(action__in=[AuditAction.UPDATE, AuditAction.BULK_UPDATE]).filter(moved).exists()
-
-
-def alcaldias_changed_since(since: datetime) -> set[str]:
-    """Alcaldías with any request, household, dwelling, visit, system or maintenance saved since ``since``."""
-    paths: list[tuple[type, str]] = [
-        (Application, "dwelling__colonia__alcaldia_id"),
-        (Dwelling, "colonia__alcaldia_id"),
-        (Applicant, "applications__dwelling__colonia__alcaldia_id"),
-        (TechnicalVisit, "application__dwelling__colonia__alcaldia_id"),
-        (Installation, "dwelling__colonia__alcaldia_id"),
-        (MaintenanceVisit, "installation__dwelling__colonia__alcaldia_id"),
-    ]
-    changed: set[str] = set()
-    for model, path in paths:
-        changed.update(model.objects.filter(updated_at__gte=since).order_by().values_list(path, flat=True).distinct())
-    changed.discard(None)
-    return changed
 
 
 def coverage_compile_begin(job_id: uuid.UUID | str) -> CompilePlan | None:
@@ -173,30 +120,36 @@ def coverage_compile_begin(job_id: uuid.UUID | str) -> CompilePlan | None:
             snapshot = _snapshot_create(job)
         done = set(snapshot.parts.values_list("alcaldia_id", flat=True))
         todo = [a for a in snapshot.parameters["alcaldias"] if a not in done]
-        recomputed = snapshot.parameters["recomputed"]
-    job_start(job.pk, total=len(recomputed) + 1)
+        tasks = len(snapshot.parameters["recomputed"]) - len(snapshot.parameters.get("updated_from_base", []))
+    job_start(job.pk, total=tasks + 1)
     return CompilePlan(snapshot_id=snapshot.pk, job_id=job.pk, alcaldias_to_compute=todo)
 
 
 def _snapshot_create(job: Job) -> CoverageSnapshot:
     now = timezone.now()
     alcaldias = coverage_alcaldias()
-    reference = reference_fingerprint()
-    base = coverage_latest_snapshot() if job.kind == JobKind.COVERAGE_INCREMENTAL else None
-    # Only a snapshot of the same day, on the same reference data, with no deletions or moves since,
-    # can lend its parts: otherwise everything is recomputed.
+    window = MaintenanceWindow.for_date(timezone.localdate(now))
+    incremental = job.kind == JobKind.COVERAGE_INCREMENTAL
+    state_before = facts_state()
+    sync = facts_sync(
+        snapshot_id=None, now=now, rebuild=bool(job.parameters.get("rebuild_facts")), window=window if incremental else None
+    )
+    base = coverage_latest_snapshot() if incremental else None
+    # Only a snapshot of the same day whose compile synced the facts last, and facts synced (not
+    # rebuilt, and with no deletions) since, can lend its parts: otherwise every part is recomputed.
     if base is not None and (
-        base.as_of != timezone.localdate(now)
-        or base.parameters.get("reference") != reference
-        or changes_not_local_since(base.watermark - WATERMARK_MARGIN)
+        base.as_of != window.as_of
+        or sync.rebuilt
+        or state_before is None
+        or state_before.snapshot_id != base.pk
+        or deletions_since(base.watermark - WATERMARK_MARGIN)
     ):
         base = None
     recomputed = alcaldias
+    base_parts: dict[str, CoveragePart] = {}
     if base is not None:
-        changed = alcaldias_changed_since(base.watermark - WATERMARK_MARGIN)
-        in_base = set(base.parts.values_list("alcaldia_id", flat=True))
-        recomputed = [a for a in alcaldias if a in changed or a not in in_base]
-    window = MaintenanceWindow.for_date(timezone.localdate(now))
+        base_parts = {p.alcaldia_id: p for p in base.parts.all()}
+        recomputed = [a for a in alcaldias if a in sync.alcaldias or a not in base_parts]
     snapshot = CoverageSnapshot.objects.create(
         job=job,
         kind=SnapshotKind.INCREMENTAL if base is not None else SnapshotKind.FULL,
@@ -206,7 +159,11 @@ def _snapshot_create(job: Job) -> CoverageSnapshot:
         parameters={
             "alcaldias": alcaldias,
             "recomputed": recomputed,
-            "reference": reference,
+            # Recomputed here, as the base's part plus what the changed requests' facts give it now minus
+            # what they gave it before the sync, instead of by a part task grouping the whole alcaldía.
+            "updated_from_base": [a for a in recomputed if a in base_parts],
+            "reference": reference_fingerprint(),
+            "facts": {"rebuilt": sync.rebuilt, "reason": sync.reason, "rows": sync.rows},
             "maintenance_window": {
                 "twelve_months_ago": window.twelve_months_ago.isoformat(),
                 "season": window.season,
@@ -215,8 +172,18 @@ def _snapshot_create(job: Job) -> CoverageSnapshot:
             },
         },
     )
+    CoverageFactsState.objects.update(snapshot_id=snapshot.pk)
     if base is not None:
         _parts_copy(base=base, to=snapshot, alcaldias=[a for a in alcaldias if a not in recomputed])
+        for alcaldia in snapshot.parameters["updated_from_base"]:
+            started = time.perf_counter()
+            part = base_parts[alcaldia]
+            tables = part_apply(
+                PartTables(cube=part.cube, monthly=part.monthly, source_rows=part.source_rows),
+                plus=sync.after.get(alcaldia),
+                minus=sync.before.get(alcaldia),
+            )
+            _part_store(snapshot, alcaldia, tables, started=started)
     return snapshot
 
 
@@ -252,20 +219,24 @@ def coverage_part_compute(snapshot_id: int, alcaldia_id: str) -> bool:
     tables = part_tables(alcaldia_id=alcaldia_id, window=MaintenanceWindow.for_date(snapshot.as_of))
     try:
         with transaction.atomic():
-            CoveragePart.objects.create(
-                snapshot=snapshot,
-                alcaldia_id=alcaldia_id,
-                cube=tables.cube,
-                monthly=tables.monthly,
-                source_rows=tables.source_rows,
-                duration_ms=int((time.perf_counter() - started) * 1000),
-                computed_for=snapshot,
-            )
+            _part_store(snapshot, alcaldia_id, tables, started=started)
             if snapshot.job_id:
                 job_step_done(snapshot.job_id)
     except IntegrityError:
         return False  # another delivery of the same task stored it first
     return True
+
+
+def _part_store(snapshot: CoverageSnapshot, alcaldia_id: str, tables: PartTables, *, started: float) -> None:
+    CoveragePart.objects.create(
+        snapshot=snapshot,
+        alcaldia_id=alcaldia_id,
+        cube=tables.cube,
+        monthly=tables.monthly,
+        source_rows=tables.source_rows,
+        duration_ms=int((time.perf_counter() - started) * 1000),
+        computed_for=snapshot,
+    )
 
 
 # --- Merging and publishing ---------------------------------------------------------------------------

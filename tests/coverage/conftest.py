@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from django.core.management import call_command
+from django.db.models import Max
 from django.utils import timezone
 
-from tests.coverage.seeded import MEXICO_CITY, Clock, CompiledDemo, compiled_demo
+from installations.models import Applicant, Application, Colonia, Dwelling, Installation, MaintenanceVisit, TechnicalVisit
+from tests.coverage.seeded import MEXICO_CITY, TODAY, Clock, CompiledDemo, compiled_demo
 
 
 @pytest.fixture
@@ -24,3 +27,13 @@ def demo(django_db_setup, django_db_blocker) -> CompiledDemo:
     with django_db_blocker.unblock(), pytest.MonkeyPatch.context() as patch:
         patch.setattr(timezone, "now", Clock(datetime(2024, 8, 20, 10, 0, tzinfo=MEXICO_CITY)))
         return compiled_demo()
+
+
+@pytest.fixture
+def demo_program(db, clock) -> list[str]:
+    """A smaller seeded program over the demo's alcaldías, all of it saved before 18:00 on TODAY."""
+    call_command("seed_demo", installations=150, seed=11, today=TODAY, verbosity=0)
+    models = (Application, Applicant, Dwelling, TechnicalVisit, Installation, MaintenanceVisit)
+    last_saved = max(model.objects.aggregate(last=Max("updated_at"))["last"] for model in models)
+    assert last_saved < clock.local(17, 58), "the incremental tests need the demo saved before the first compile's margin"
+    return sorted(set(Colonia.objects.values_list("alcaldia_id", flat=True)))

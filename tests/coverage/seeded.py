@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
+from coverage.models import CoverageSnapshot
 from coverage.services import coverage_compile_inline, coverage_refresh_request
 from installations.lifecycle import WORKING_SYSTEM_STATUSES, Status
 from installations.models import (
@@ -348,3 +349,20 @@ def orm_city_totals(*, as_of: date) -> dict[str, int]:
         .count()
     )
     return totals
+
+
+def compile_now(*, incremental: bool = False) -> CoverageSnapshot:
+    job, created = coverage_refresh_request(by=None, incremental=incremental)
+    assert created
+    snapshot = coverage_compile_inline(job)
+    assert snapshot is not None
+    return snapshot
+
+
+def figures_of(snapshot: CoverageSnapshot) -> dict[tuple[int, str, str], dict[str, Any]]:
+    """Every slice's figures, with the lists of alcaldías sorted (their order has a test of its own)."""
+    slices = {(s.program_year, s.alcaldia, s.modality): s.figures for s in snapshot.slices.all()}
+    for figures in slices.values():
+        if "by_alcaldia" in figures:
+            figures["by_alcaldia"] = sorted(figures["by_alcaldia"], key=lambda row: row["alcaldia"])
+    return slices

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError
-from django.db.models import Max, Q
+from django.db.models import Q
 
 from coverage import services
 from coverage.models import CoveragePart, CoverageSlice, CoverageSnapshot, SnapshotKind, SnapshotState
@@ -31,16 +31,13 @@ from coverage.services import (
 )
 from installations.lifecycle import WORKING_SYSTEM_STATUSES, Status
 from installations.models import (
-    Applicant,
     Application,
     Colonia,
-    Dwelling,
     Installation,
     MaintenanceVisit,
     RainfallReference,
-    TechnicalVisit,
 )
-from tests.coverage.seeded import TODAY
+from tests.coverage.seeded import TODAY, compile_now, figures_of
 from tests.factories import ApplicationFactory, ColoniaFactory, InstallationFactory, MaintenanceVisitFactory
 from worker.models import Job, JobKind, JobState, OutboxMessage
 
@@ -59,33 +56,6 @@ def small_program(db, clock) -> list[str]:
             visited_on=date(2024, 4, 1),
         )
     return SMALL_ALCALDIAS
-
-
-@pytest.fixture
-def demo_program(db, clock) -> list[str]:
-    """A smaller seeded program over the demo's alcaldías, all of it saved before 18:00 on TODAY."""
-    call_command("seed_demo", installations=150, seed=11, today=TODAY, verbosity=0)
-    models = (Application, Applicant, Dwelling, TechnicalVisit, Installation, MaintenanceVisit)
-    last_saved = max(model.objects.aggregate(last=Max("updated_at"))["last"] for model in models)
-    assert last_saved < clock.local(17, 58), "the incremental tests need the demo saved before the first compile's margin"
-    return sorted(set(Colonia.objects.values_list("alcaldia_id", flat=True)))
-
-
-def compile_now(*, incremental: bool = False) -> CoverageSnapshot:
-    job, created = coverage_refresh_request(by=None, incremental=incremental)
-    assert created
-    snapshot = coverage_compile_inline(job)
-    assert snapshot is not None
-    return snapshot
-
-
-def figures_of(snapshot: CoverageSnapshot) -> dict[tuple[int, str, str], dict[str, Any]]:
-    """Every slice's figures, with the lists of alcaldías sorted (their order has a test of its own)."""
-    slices = {(s.program_year, s.alcaldia, s.modality): s.figures for s in snapshot.slices.all()}
-    for figures in slices.values():
-        if "by_alcaldia" in figures:
-            figures["by_alcaldia"] = sorted(figures["by_alcaldia"], key=lambda row: row["alcaldia"])
-    return slices
 
 
 def alcaldia_order(snapshot: CoverageSnapshot) -> list[str]:
@@ -337,7 +307,8 @@ def test_an_incremental_compile_recomputes_only_the_changed_alcaldia_and_equals_
     assert incremental.kind == SnapshotKind.INCREMENTAL
     assert incremental.base == base
     assert incremental.parameters["recomputed"] == [changed]
-    assert incremental.job.progress_total == 2  # one part and the merge
+    assert incremental.parameters["updated_from_base"] == [changed]  # base part + changed requests' delta
+    assert incremental.job.progress_total == 1  # the merge: no part task
     assert full.kind == SnapshotKind.FULL
     assert full.parameters["recomputed"] == demo_program
     assert figures_of(incremental) == figures_of(full)
@@ -503,6 +474,16 @@ def test_the_command_compiles_inline_publishes_and_says_so_in_spanish(small_prog
     assert f"Trabajo {snapshot.job.pk} (nuevo)." in text
     assert f"Corte {snapshot.pk} publicado: 6 solicitudes" in text
     assert snapshot.job.state == JobState.SUCCEEDED
+
+
+def test_the_command_rebuilds_the_facts_when_asked(small_program, clock):
+    call_command("compile_coverage", "--inline", stdout=StringIO())
+    clock.set(clock.local(18))
+
+    call_command("compile_coverage", "--inline", "--rebuild-facts", stdout=StringIO())
+
+    facts = coverage_latest_snapshot().parameters["facts"]
+    assert facts == {"rebuilt": True, "reason": "asked for", "rows": 6}
 
 
 @pytest.mark.parametrize("timeout", ["0", "-5"])

@@ -19,13 +19,20 @@ class Command(BaseCommand):
             "--incremental", action="store_true", help="Solo las alcaldías con cambios desde el último corte del día."
         )
         parser.add_argument("--inline", action="store_true", help="Compilar en este proceso, sin trabajadores.")
+        parser.add_argument(
+            "--rebuild-facts",
+            action="store_true",
+            help="Derivar de nuevo los hechos de todas las solicitudes desde las tablas de origen.",
+        )
         parser.add_argument("--no-wait", action="store_true", help="Encolar y salir sin esperar.")
         parser.add_argument("--timeout", type=int, default=600, help="Segundos máximos de espera (600).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["timeout"] <= 0:
             raise CommandError("--timeout: debe ser un número de segundos mayor que cero.")
-        job, created = coverage_refresh_request(by=None, incremental=options["incremental"])
+        job, created = coverage_refresh_request(
+            by=None, incremental=options["incremental"], rebuild_facts=options["rebuild_facts"]
+        )
         self.stdout.write(f"Trabajo {job.pk} ({'nuevo' if created else 'ya estaba en curso'}).")
         if options["inline"]:
             started = time.perf_counter()
