@@ -24,7 +24,8 @@ from api.permissions import IsCoordinatorOrAdministrator
 from coverage.services import coverage_latest_snapshot, coverage_refresh_request, coverage_slices, describe
 from installations.lifecycle import Status
 from installations.models import Alcaldia, ApplicantSex, Modality, ProgramYear, User
-from worker.models import Job
+from legacy.exports import export_file_available
+from worker.models import Job, JobKind
 
 FUNNEL_LABELS = {
     "registered": _("Registradas"),
@@ -137,9 +138,16 @@ def job_body(job: Job, request: Request) -> dict[str, Any]:
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "error": job.error,
-        "result": job.result,
+        "result": _job_result(job, request),
         "url": request.build_absolute_uri(reverse("job-detail", args=[job.pk])),
     }
+
+
+def _job_result(job: Job, request: Request) -> dict[str, Any]:
+    """The stored result; a built export's adds its download link while the file may be downloaded."""
+    if job.kind == JobKind.EXPORT and export_file_available(job):
+        return {**job.result, "download_url": request.build_absolute_uri(reverse("export-file", args=[job.pk]))}
+    return job.result
 
 
 class CoverageView(APIView):
@@ -220,7 +228,10 @@ class JobView(APIView):
 
     @extend_schema(
         summary="A background job's state and progress",
-        description="Administrators see every job; coordinators the jobs they asked for and the scheduled ones.",
+        description=(
+            "Administrators see every job; coordinators the jobs they asked for and the scheduled ones. An export job "
+            "is seen by the user who asked for it only; once built, its `result.download_url` gives the file."
+        ),
         parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="The job's id (UUID).")],
         responses={200: OpenApiResponse(JOB_SHAPE)},
     )
@@ -228,5 +239,8 @@ class JobView(APIView):
         job = get_object_or_404(Job, pk=pk)
         # Administrators follow every job; others the ones they asked for and the schedule's own.
         if _scope_alcaldias(request.user) is not None and job.created_by_id not in (None, request.user.pk):
+            raise NotFound
+        # An export's job leads to personal data: its owner's alone, administrators' neither.
+        if job.kind == JobKind.EXPORT and job.created_by_id != request.user.pk:
             raise NotFound
         return Response(job_body(job, request))

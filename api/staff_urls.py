@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from api import coverage, views
+from api import coverage, exports, imports, views
 
 router = DefaultRouter()
 router.register("alcaldias", views.AlcaldiaViewSet, basename="alcaldia")
@@ -20,4 +20,12 @@ urlpatterns = [
     path("coverage/", coverage.CoverageView.as_view(), name="coverage"),
     path("coverage/refresh/", coverage.CoverageRefreshView.as_view(), name="coverage-refresh"),
     path("jobs/<uuid:pk>/", coverage.JobView.as_view(), name="job-detail"),
+    path("imports/", imports.ImportView.as_view(), name="imports"),
+    path("exports/installations.csv", exports.InstallationExportCSVView.as_view(), name="export-installations-csv"),
+    path("exports/installations.xlsx", exports.InstallationExportXLSXView.as_view(), name="export-installations-xlsx"),
+    path("exports/applications.csv", exports.ApplicationExportCSVView.as_view(), name="export-applications-csv"),
+    path("exports/applications.xlsx", exports.ApplicationExportXLSXView.as_view(), name="export-applications-xlsx"),
+    path("exports/padron.csv", exports.PadronExportCSVView.as_view(), name="export-padron-csv"),
+    path("exports/padron.xlsx", exports.PadronExportXLSXView.as_view(), name="export-padron-xlsx"),
+    path("exports/files/<uuid:pk>/", exports.ExportFileView.as_view(), name="export-file"),
 ]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from django.apps import apps
 from django.contrib import admin
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEntry
 from audit.receivers import AUDITED_MODELS
 from audit.services import ANONYMOUS_ROLE, SYSTEM_ROLE
-from installations.admin import _is_administrator
+from installations.admin import AdministratorsReadOnly
 from installations.models import UserRole
 
 
@@ -40,7 +40,7 @@ class RoleFilter(_FixedChoicesFilter):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(AdministratorsReadOnly, admin.ModelAdmin):
     list_display = ("occurred_at", "action", "model_label", "object_id", "row_count", "actor", "actor_role", "request_id")
     list_filter = ("action", ModelFilter, RoleFilter)
     list_select_related = ("actor",)
@@ -49,18 +49,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     show_full_result_count = False
     ordering = ("-pk",)  # newest first along the primary key, as cheap at any depth
     actions = None
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return _is_administrator(request.user)
-
-    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return _is_administrator(request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False

@@ -50,6 +50,13 @@ from installations.models import (
     User,
 )
 from installations.services import application_transition
+from legacy.resources import (
+    ApplicationExportResource,
+    ApplicationFullExportResource,
+    InstallationExportResource,
+    InstallationFullExportResource,
+    LoggedExportAdminMixin,
+)
 
 
 # --- Who may do what ---------------------------------------------------------------------------------
@@ -143,6 +150,25 @@ class ReadOnlyAccess(_RoleAccess):
     """History: shown to program staff, written only by the services."""
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class AdministratorsReadOnly:
+    """A trail (audit, export log): administrators read it; nobody adds, edits or deletes a row."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_administrator(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return _is_administrator(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
@@ -432,11 +458,12 @@ class ApplicationTransitionForm(forms.Form):
 
 
 @admin.register(Application)
-class ApplicationAdmin(FolioSearchMixin, CaseRecordAdmin):
+class ApplicationAdmin(LoggedExportAdminMixin, FolioSearchMixin, CaseRecordAdmin):
     # Requests are created by registration (folio, verification code, eligibility, first history
     # row) and are never deleted; their status changes only on the "Cambiar estado" page.
     deletable = False
-    actions = None
+    actions = None  # no bulk actions but the export's own (legacy/resources.py)
+    export_resources = (ApplicationExportResource, ApplicationFullExportResource)
     form = ApplicationAdminForm
     folio_lookup = "folio"
     transition_template = "admin/installations/application/transition.html"
@@ -654,9 +681,10 @@ class InstallationAdminForm(forms.ModelForm):
 
 
 @admin.register(Installation)
-class InstallationAdmin(FolioSearchMixin, CaseRecordAdmin):
+class InstallationAdmin(LoggedExportAdminMixin, FolioSearchMixin, CaseRecordAdmin):
     # A system's record outlives the system: removal sets removed_on through the lifecycle instead.
     deletable = False
+    export_resources = (InstallationExportResource, InstallationFullExportResource)
     form = InstallationAdminForm
     list_display = ("application_folio", "installed_on", "tank_capacity_litres", "installer", "funding_source")
     list_filter = ("installer", "funding_source")

@@ -103,3 +103,11 @@ class ImportReport:
         body["ok"] = self.ok
         body["rejected_rows"] = len({e.line for e in self.errors if e.line})
         return body
+
+
+# --- Formula escaping (reliability.md D1) -------------------------------------------------------------
+# Harvest's exports put ESCAPE_PREFIX before a cell starting with any of these (the prefix included,
+# so that undoing it is exact); the import undoes it, so an exported sheet can be imported again.
+DANGEROUS_FIRST_CHARACTERS = frozenset("=+-@\t\r\0")
+ESCAPE_PREFIX = "'"
+ESCAPED_FIRST_CHARACTERS = DANGEROUS_FIRST_CHARACTERS | {ESCAPE_PREFIX}

@@ -93,7 +93,12 @@ def job_touch(job_id: uuid.UUID | str) -> None:
 JOB_TASKS: dict[str, str] = {
     JobKind.COVERAGE_FULL: "worker.tasks.coverage.coverage_compile_task",
     JobKind.COVERAGE_INCREMENTAL: "worker.tasks.coverage.coverage_compile_task",
+    JobKind.LEGACY_IMPORT: "worker.tasks.imports.legacy_import_task",
+    JobKind.EXPORT: "worker.tasks.exports.legacy_export_task",
 }
+# The queue of each kind's task (the statistics queue unless named here). Spreadsheets in and out
+# share the imports queue: long file work that must not hold up the statistics.
+JOB_QUEUES: dict[str, str] = {JobKind.LEGACY_IMPORT: "imports", JobKind.EXPORT: "imports"}
 MAX_JOB_ATTEMPTS = 5
 
 
@@ -102,7 +107,7 @@ def job_enqueue(job: Job) -> None:
     from worker.outbox import outbox_enqueue
     from worker.queues import Queue
 
-    outbox_enqueue(JOB_TASKS[job.kind], [str(job.pk)], queue=Queue.STATISTICS)
+    outbox_enqueue(JOB_TASKS[job.kind], [str(job.pk)], queue=Queue(JOB_QUEUES.get(job.kind, Queue.STATISTICS)))
 
 
 def jobs_recover() -> dict[str, int]:

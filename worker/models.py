@@ -19,6 +19,8 @@ from django.utils.translation import gettext_lazy as _
 class JobKind(models.TextChoices):
     COVERAGE_FULL = "coverage_full", _("Compilación completa de cobertura")
     COVERAGE_INCREMENTAL = "coverage_incremental", _("Actualización incremental de cobertura")
+    LEGACY_IMPORT = "legacy_import", _("Importación de hoja legada")
+    EXPORT = "export", _("Exportación de registros")
 
 
 class JobState(models.TextChoices):

@@ -15,4 +15,6 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "worker.tasks.outbox.*": {"queue": Queue.DEFAULT.value},
     "worker.tasks.maintenance.*": {"queue": Queue.DEFAULT.value},
     "worker.tasks.coverage.*": {"queue": Queue.STATISTICS.value},
+    "worker.tasks.imports.*": {"queue": Queue.IMPORTS.value},
+    "worker.tasks.exports.*": {"queue": Queue.IMPORTS.value},
 }

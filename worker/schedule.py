@@ -42,6 +42,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": timedelta(seconds=COVERAGE_REFRESH_SECONDS),
         "options": {"expires": COVERAGE_REFRESH_SECONDS},
     },
+    # Built exports may be downloaded for 24 hours; the download refuses them after that, and this
+    # deletes their files within the hour (reliability.md D4).
+    "export-files-purge": {
+        "task": "worker.tasks.exports.export_files_purge_task",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 30 * 60},
+    },
     "maintenance-sweep": {
         "task": "worker.tasks.maintenance.maintenance_sweep_task",
         "schedule": crontab(hour=5, minute=0),

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_results",
+    "import_export",
     "installations",
     "api",
     "audit",
@@ -253,3 +254,22 @@ HARVEST_LOGIN_FAILURES = 5
 HARVEST_LOGIN_WINDOW_S = 15 * 60
 # Proxies in front of the app that append to X-Forwarded-For (0: use REMOTE_ADDR only).
 HARVEST_NUM_PROXIES = env.int("HARVEST_NUM_PROXIES", default=0)
+
+# --- Legacy spreadsheets (reliability.md C, D) ---------------------------------------------------------
+# django-import-export: CSV and XLSX only (no YAML, JSON, XLS, HTML, ODS: C2, D5); every import in
+# one transaction (C5); admin import and export need a permission (C7) besides the role checks of
+# legacy/resources.py (the masked export: "view"; the import screen, if ever enabled: "add").
+from import_export.formats.base_formats import CSV as _CSV  # noqa: E402 -- settings read by import_export
+from import_export.formats.base_formats import XLSX as _XLSX  # noqa: E402
+
+IMPORT_EXPORT_FORMATS = [_CSV, _XLSX]
+IMPORT_FORMATS = [_CSV, _XLSX]
+EXPORT_FORMATS = [_CSV, _XLSX]
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False  # our own escaping covers every formula start (D1)
+# Exports over this many rows are built by a worker (reliability.md D4) into HARVEST_EXPORTS_DIR, a private
+# folder never served as static or media and shared by the web machines and the workers on "imports".
+HARVEST_EXPORT_SYNC_MAX_ROWS = env.int("HARVEST_EXPORT_SYNC_MAX_ROWS", default=10_000)
+HARVEST_EXPORTS_DIR = Path(env("HARVEST_EXPORTS_DIR", default="") or VAR_DIR / "exports")

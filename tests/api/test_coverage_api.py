@@ -20,6 +20,7 @@ from coverage.models import CoverageSlice, CoverageSnapshot
 from coverage.services import coverage_compile_inline, coverage_refresh_request
 from installations.lifecycle import Status
 from installations.models import ApplicantSex, Modality
+from tests.clients import client_for
 from tests.factories import ApplicationFactory, ColoniaFactory, InstallationFactory
 from worker.models import Job, JobKind, JobState
 
@@ -35,13 +36,6 @@ SPANISH_FUNNEL = {
     "installed": "Con sistema instalado",
     "working": "Con sistema en operación",
 }
-
-
-def client_for(user: Any | None, language: str | None = None) -> APIClient:
-    api = APIClient(**({"HTTP_ACCEPT_LANGUAGE": language} if language else {}))
-    if user is not None:
-        api.force_authenticate(user)
-    return api
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from django.utils import timezone, translation
 from rest_framework import serializers
-from rest_framework.test import APIClient
 
 from api import serializers as shapes
 from api.models import IdempotencyRecord
@@ -34,6 +33,7 @@ from installations.models import (
 )
 from installations.selectors import worklist
 from installations.services import EDITABLE_FIELDS
+from tests.clients import client_for
 from tests.factories import (
     ApplicationFactory,
     ColoniaFactory,
@@ -54,13 +54,6 @@ def language_restored():
     """A request with Accept-Language activates that language on the thread; later tests must not inherit it."""
     with translation.override(translation.get_language()):
         yield
-
-
-def client_for(user: User | None, language: str | None = None) -> APIClient:
-    client = APIClient(headers={"Accept-Language": language} if language else None)
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture

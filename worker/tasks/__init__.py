@@ -1,5 +1,5 @@
 """Task modules; autodiscovery imports this package, which imports each module."""
 
-from worker.tasks import coverage, health, housekeeping, maintenance, outbox
+from worker.tasks import coverage, exports, health, housekeeping, imports, maintenance, outbox
 
-__all__ = ["coverage", "health", "housekeeping", "maintenance", "outbox"]
+__all__ = ["coverage", "exports", "health", "housekeeping", "imports", "maintenance", "outbox"]

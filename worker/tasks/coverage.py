@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 from celery import chord, shared_task
-from django.db import InterfaceError, OperationalError
 
 from coverage.services import (
     IncompleteSnapshotError,
@@ -21,18 +20,9 @@ from coverage.services import (
     coverage_part_compute,
     coverage_refresh_if_changed,
 )
+from worker.tasks.options import SAFE_TO_RERUN, TRANSIENT
 
 logger = logging.getLogger(__name__)
-
-TRANSIENT = (OperationalError, InterfaceError)
-SAFE_TO_RERUN = {
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "autoretry_for": TRANSIENT,
-    "retry_backoff": True,
-    "retry_jitter": True,
-    "max_retries": 3,
-}
 
 
 @shared_task(soft_time_limit=120, time_limit=150, ignore_result=True, **SAFE_TO_RERUN)
