@@ -4,6 +4,7 @@ PYTHON_VERSION := $(shell cat .python-version)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
 .PHONY: run test lint check demo-62700 benchmark clean
 
@@ -14,10 +15,15 @@ $(STAMP): $(PY) requirements.txt requirements-dev.txt constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@touch $(STAMP)
 
-run: $(STAMP)
+# The pages' JS/CSS (htmx, Leaflet), exactly as package-lock.json pins them; served by the app itself.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+run: $(STAMP) $(NODE_STAMP)
 	@bin/run
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	@bin/test
 
 lint: $(STAMP)

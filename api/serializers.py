@@ -50,6 +50,15 @@ CHECKLIST_FIELDS = (
     "cartridges_replaced",
     "chlorine_added",
 )
+# The households' own flags, each a separate fact (domain.md §6): none is derived from another.
+HOUSEHOLD_FLAGS = (
+    "is_household_head",
+    "woman_headed_household",
+    "single_mother",
+    "older_adult",
+    "disability",
+    "indigenous",
+)
 # What a person registers (the same for staff in the field and for the household's own form).
 APPLICANT_FIELDS = (
     "first_name",
@@ -60,12 +69,7 @@ APPLICANT_FIELDS = (
     "birth_date",
     "phone",
     "email",
-    "is_household_head",
-    "woman_headed_household",
-    "single_mother",
-    "older_adult",
-    "disability",
-    "indigenous",
+    *HOUSEHOLD_FLAGS,
 )
 RECORD_FIELDS = ("client_uuid", "recorded_at", "received_at", "version", "created_at", "updated_at")
 

@@ -1,4 +1,4 @@
-"""Top-level URLs: the admin (in Spanish by default) and the API."""
+"""Top-level URLs: the admin (in Spanish by default), the API and the pages people use (``web``)."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -15,4 +15,5 @@ urlpatterns = [
     path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("web.urls")),
 ]

@@ -22,6 +22,7 @@ from django.forms import ModelChoiceField
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -37,6 +38,7 @@ from installations.models import (
     Component,
     Dwelling,
     EligibleColonia,
+    FieldPhoto,
     Installation,
     InstallerOrganisation,
     MaintenanceReminder,
@@ -94,6 +96,11 @@ _COORDINATOR_SCOPES: dict[type[Model], Callable[[QuerySet, User], QuerySet]] = {
     MaintenanceVisit: lambda qs, user: qs.filter(installation__application__in=_visible_applications(user)),
     Component: lambda qs, user: qs.filter(installation__application__in=_visible_applications(user)),
     MaintenanceReminder: lambda qs, user: qs.filter(installation__application__in=_visible_applications(user)),
+    FieldPhoto: lambda qs, user: qs.filter(
+        Q(technical_visit__application__in=_visible_applications(user))
+        | Q(installation__application__in=_visible_applications(user))
+        | Q(maintenance_visit__installation__application__in=_visible_applications(user))
+    ),
 }
 
 
@@ -773,6 +780,39 @@ class MaintenanceReminderAdmin(FolioSearchMixin, ReadOnlyAccess, admin.ModelAdmi
         return obj.installation.application.folio_display
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[MaintenanceReminder]:
+        return _scoped(super().get_queryset(request).select_related(*self.list_select_related), request.user)
+
+
+@admin.register(FieldPhoto)
+class FieldPhotoAdmin(ReadOnlyAccess, admin.ModelAdmin):
+    """Photos taken in the field: written only by the technicians' forms, shown through the private photo view."""
+
+    list_display = ("pk", "record_link", "taken_by", "created_at", "width", "height", "photo_link")
+    list_select_related = (
+        "technical_visit__application",
+        "installation__application",
+        "maintenance_visit__installation__application",
+        "taken_by",
+    )
+    # The image field itself is left out: its widget links to MEDIA_URL, which is never served.
+    fields = ("record_link", "photo_link", "width", "height", "taken_by", "created_at")
+    readonly_fields = fields
+    show_full_result_count = False
+    ordering = ("-pk",)
+
+    @admin.display(description=_("registro"))
+    def record_link(self, obj: FieldPhoto) -> str:
+        record = obj.record
+        application = record.installation.application if isinstance(record, MaintenanceVisit) else record.application
+        return f"{record._meta.verbose_name.capitalize()} · {application.folio_display}"
+
+    @admin.display(description=_("foto"))
+    def photo_link(self, obj: FieldPhoto) -> str:
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a>', reverse("web:field_photo", args=[obj.pk]), _("Ver")
+        )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[FieldPhoto]:
         return _scoped(super().get_queryset(request).select_related(*self.list_select_related), request.user)
 
 

@@ -6,6 +6,7 @@ own (check and unique constraints), so that no path around the services stores n
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -64,6 +65,84 @@ class FieldRecordModel(VersionedModel):
 
     class Meta:
         abstract = True
+
+
+class GpsReadingModel(models.Model):
+    """Where the technician's phone was when a field record was captured, and how sure it was.
+
+    All three values or none: a record captured without a fix (no permission, no JavaScript, an
+    import) has no reading. The position is private like a dwelling's coordinates.
+    """
+
+    gps_latitude = models.DecimalField(
+        _("latitud (GPS)"),
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(CDMX_LATITUDE_RANGE[0], _("La latitud queda fuera de la Ciudad de México.")),
+            MaxValueValidator(CDMX_LATITUDE_RANGE[1], _("La latitud queda fuera de la Ciudad de México.")),
+        ],
+    )
+    gps_longitude = models.DecimalField(
+        _("longitud (GPS)"),
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(CDMX_LONGITUDE_RANGE[0], _("La longitud queda fuera de la Ciudad de México.")),
+            MaxValueValidator(CDMX_LONGITUDE_RANGE[1], _("La longitud queda fuera de la Ciudad de México.")),
+        ],
+    )
+    gps_accuracy_m = models.DecimalField(
+        _("precisión del GPS (m)"),
+        max_digits=7,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.1"), _("La precisión debe ser mayor que cero."))],
+    )
+
+    GPS_FIELDS = ("gps_latitude", "gps_longitude", "gps_accuracy_m")
+
+    class Meta:
+        abstract = True
+
+    def gps_clean(self) -> None:
+        """Refuse half a reading (the check constraint says the same to the database)."""
+        missing = [name for name in self.GPS_FIELDS if getattr(self, name) is None]
+        if missing and len(missing) < len(self.GPS_FIELDS):
+            raise ValidationError({name: _("Capture latitud, longitud y precisión juntas, o ninguna.") for name in missing})
+
+
+def gps_constraints(prefix: str) -> list[models.CheckConstraint]:
+    """The database's rules for a GpsReadingModel: all three values or none, inside the city, accuracy > 0."""
+    return [
+        models.CheckConstraint(
+            condition=Q(gps_latitude=None, gps_longitude=None, gps_accuracy_m=None)
+            | Q(gps_latitude__isnull=False, gps_longitude__isnull=False, gps_accuracy_m__isnull=False),
+            name=f"{prefix}_gps_all_or_none",
+            violation_error_message=_("Capture latitud, longitud y precisión juntas, o ninguna."),
+        ),
+        models.CheckConstraint(
+            condition=Q(gps_accuracy_m=None) | Q(gps_accuracy_m__gt=0),
+            name=f"{prefix}_gps_accuracy_positive",
+            violation_error_message=_("La precisión debe ser mayor que cero."),
+        ),
+        models.CheckConstraint(
+            condition=Q(gps_latitude=None)
+            | Q(
+                gps_latitude__gte=CDMX_LATITUDE_RANGE[0],
+                gps_latitude__lte=CDMX_LATITUDE_RANGE[1],
+                gps_longitude__gte=CDMX_LONGITUDE_RANGE[0],
+                gps_longitude__lte=CDMX_LONGITUDE_RANGE[1],
+            ),
+            name=f"{prefix}_gps_in_cdmx",
+            violation_error_message=_("La ubicación queda fuera de la Ciudad de México."),
+        ),
+    ]
 
 
 # --- People using Harvest ------------------------------------------------------------------------
@@ -542,7 +621,7 @@ class TechnicalVisitOutcome(models.TextChoices):
     NOT_VIABLE = "not_viable", _("No viable")
 
 
-class TechnicalVisit(FieldRecordModel):
+class TechnicalVisit(GpsReadingModel, FieldRecordModel):
     """The technical visit that decides whether a home can take a system, and what must change first."""
 
     Outcome = TechnicalVisitOutcome
@@ -593,6 +672,7 @@ class TechnicalVisit(FieldRecordModel):
                 | Q(visited_on__isnull=False, adjustments_verified_on__gte=models.F("visited_on")),
                 name="technicalvisit_adjustments_after_visit",
             ),
+            *gps_constraints("technicalvisit"),
         ]
         # Incremental coverage refreshes look for rows saved since the last snapshot.
         indexes = [models.Index(fields=["updated_at"], name="techvisit_updated_at_idx")]
@@ -601,6 +681,7 @@ class TechnicalVisit(FieldRecordModel):
         return f"{self.application} · {self.scheduled_on}"
 
     def clean(self) -> None:
+        self.gps_clean()
         if (self.outcome is None) != (self.visited_on is None):
             field = "outcome" if self.outcome is None else "visited_on"
             raise ValidationError({field: _("Una visita realizada lleva fecha y resultado; una pendiente, ninguno.")})
@@ -648,7 +729,7 @@ class InstallationFundingSource(models.TextChoices):
     OTHER = "otro", _("Otra")
 
 
-class Installation(FieldRecordModel):
+class Installation(GpsReadingModel, FieldRecordModel):
     """A rain-harvesting system (SCALL) installed at a home: tank, Tlaloque, filters and pipework."""
 
     FundingSource = InstallationFundingSource
@@ -714,6 +795,7 @@ class Installation(FieldRecordModel):
                 name="installation_one_working_system_per_dwelling",
                 violation_error_message=_("La vivienda ya tiene un sistema en funcionamiento."),
             ),
+            *gps_constraints("installation"),
         ]
         indexes = [
             models.Index(fields=["installed_on"], name="installation_installed_on_idx"),
@@ -724,6 +806,7 @@ class Installation(FieldRecordModel):
         return f"SCALL {self.application} ({self.installed_on})"
 
     def clean(self) -> None:
+        self.gps_clean()
         if self.installed_on and self.training_on and self.training_on < self.installed_on:
             raise ValidationError({"training_on": _("La capacitación no puede ser anterior a la instalación.")})
         if self.installed_on and self.removed_on and self.removed_on < self.installed_on:
@@ -802,7 +885,7 @@ class MaintenanceVisitKind(models.TextChoices):
     FOLLOW_UP = "follow_up", _("Seguimiento")
 
 
-class MaintenanceVisit(FieldRecordModel):
+class MaintenanceVisit(GpsReadingModel, FieldRecordModel):
     """A maintenance or follow-up visit to an installed system, with its checklist and next due date."""
 
     Kind = MaintenanceVisitKind
@@ -846,6 +929,7 @@ class MaintenanceVisit(FieldRecordModel):
             models.CheckConstraint(
                 condition=Q(next_due_on__gt=models.F("visited_on")), name="maintenancevisit_next_due_after_visit"
             ),
+            *gps_constraints("maintenancevisit"),
         ]
         indexes = [
             models.Index(fields=["next_due_on"], name="maintenance_next_due_idx"),
@@ -856,6 +940,7 @@ class MaintenanceVisit(FieldRecordModel):
         return f"{self.get_kind_display()} · {self.visited_on}"
 
     def clean(self) -> None:
+        self.gps_clean()
         if self.visited_on and self.next_due_on and self.next_due_on <= self.visited_on:
             raise ValidationError({"next_due_on": _("El próximo mantenimiento debe ser posterior a la visita.")})
 
@@ -933,3 +1018,82 @@ class StatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{status_label(self.from_status) if self.from_status else '∅'} → {status_label(self.to_status)}"
+
+
+def field_photo_path(instance: FieldPhoto, filename: str) -> str:
+    """Where a photo's file goes under MEDIA_ROOT: ``field/<kind>/<record id>/<uuid>.jpg`` (never the phone's name)."""
+    kind = instance.record_kind
+    return f"field/{kind}/{getattr(instance, f'{kind}_id')}/{uuid.uuid4().hex}.jpg"
+
+
+class FieldPhoto(models.Model):
+    """A photo a technician took at a home for one field record: a technical visit, an installation or a maintenance visit.
+
+    The file is a JPEG re-encoded by the server (shrunk, without EXIF, GPS or any other metadata) and
+    kept in private storage: it is never served from MEDIA_URL, only through a view that checks the
+    caller may see the record. Exactly one of the three records is set.
+    """
+
+    RECORD_FIELDS = ("technical_visit", "installation", "maintenance_visit")
+
+    technical_visit = models.ForeignKey(
+        TechnicalVisit,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="photos",
+        verbose_name=_("visita técnica"),
+    )
+    installation = models.ForeignKey(
+        Installation, on_delete=models.CASCADE, null=True, blank=True, related_name="photos", verbose_name=_("instalación")
+    )
+    maintenance_visit = models.ForeignKey(
+        MaintenanceVisit,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="photos",
+        verbose_name=_("visita de mantenimiento"),
+    )
+    image = models.ImageField(_("foto"), upload_to=field_photo_path, width_field="width", height_field="height", max_length=200)
+    width = models.PositiveIntegerField(_("ancho (px)"), editable=False)
+    height = models.PositiveIntegerField(_("alto (px)"), editable=False)
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="field_photos", verbose_name=_("tomada por")
+    )
+    created_at = models.DateTimeField(_("recibida"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("foto de campo")
+        verbose_name_plural = _("fotos de campo")
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(technical_visit__isnull=False, installation=None, maintenance_visit=None)
+                | Q(technical_visit=None, installation__isnull=False, maintenance_visit=None)
+                | Q(technical_visit=None, installation=None, maintenance_visit__isnull=False),
+                name="fieldphoto_exactly_one_record",
+                violation_error_message=_("Una foto pertenece a exactamente un registro de campo."),
+            ),
+            models.CheckConstraint(condition=Q(width__gt=0, height__gt=0), name="fieldphoto_size_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_kind} {self.record.pk} · {self.created_at:%Y-%m-%d}" if self.created_at else self.image.name
+
+    @property
+    def record_kind(self) -> str:
+        """``technical_visit``, ``installation`` or ``maintenance_visit``: which record the photo belongs to."""
+        for name in self.RECORD_FIELDS:
+            if getattr(self, f"{name}_id") is not None:
+                return name
+        raise ValueError("a field photo belongs to a field record")
+
+    @property
+    def record(self) -> TechnicalVisit | Installation | MaintenanceVisit:
+        """The field record the photo belongs to."""
+        return getattr(self, self.record_kind)
+
+    def clean(self) -> None:
+        if sum(getattr(self, f"{name}_id") is not None for name in self.RECORD_FIELDS) != 1:
+            raise ValidationError(_("Una foto pertenece a exactamente un registro de campo."))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from installations.identifiers import folio_display
 from installations.lifecycle import CLOSED_STATUSES, Status
 from installations.models import (
     Alcaldia,
@@ -16,6 +18,7 @@ from installations.models import (
     Colonia,
     Dwelling,
     EligibleColonia,
+    FieldPhoto,
     Installation,
     MaintenanceVisit,
     ProgramYear,
@@ -32,6 +35,8 @@ FIRST_MAINTENANCE_AFTER = timedelta(days=182)
 # The worklist shows maintenance due within this window (and everything overdue), up to a cap.
 WORKLIST_HORIZON = timedelta(days=30)
 WORKLIST_LIMIT = 200
+# Mean Earth radius (IUGG), for the worklist's nearest-first order.
+EARTH_RADIUS_KM = 6371.0088
 
 
 # --- Reference data -------------------------------------------------------------------------------
@@ -119,31 +124,53 @@ def maintenance_visit_queryset(*, user: User) -> QuerySet[MaintenanceVisit]:
     )
 
 
+def field_photo_queryset(*, user: User) -> QuerySet[FieldPhoto]:
+    """The field photos a member of staff may see: those of the records she may see (same scoping rule)."""
+    return FieldPhoto.objects.filter(
+        Q(technical_visit__in=TechnicalVisit.objects.visible_to(user).values("pk"))
+        | Q(installation__in=Installation.objects.visible_to(user).values("pk"))
+        | Q(maintenance_visit__in=MaintenanceVisit.objects.visible_to(user).values("pk"))
+    )
+
+
 # --- A technician's worklist --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class WorklistItem:
-    """A place to go: a technical visit not yet made, or a system whose maintenance is due."""
+    """A place to go: a technical visit not yet made, a system to install or a system whose maintenance is due."""
 
-    kind: str  # "technical_visit" (id of the visit) or "maintenance" (id of the installation)
+    # "technical_visit" (id of the visit), "installation" (id of the request) or "maintenance" (id of the system)
+    kind: str
     id: int
     due_on: date
     overdue: bool
     application_id: int
     folio: str
     dwelling: Dwelling
+    # Kilometres from where the caller stands, when the list was ordered by distance and the home has a position.
+    distance_km: float | None = None
+
+    @property
+    def folio_display(self) -> str:
+        return folio_display(self.folio)
 
 
 @dataclass(frozen=True)
 class Worklist:
     items: list[WorklistItem]
     truncated: bool
+    by_distance: bool = False
 
 
-def worklist(*, user: User, today: date | None = None, limit: int = WORKLIST_LIMIT) -> Worklist:
+def worklist(
+    *, user: User, today: date | None = None, limit: int = WORKLIST_LIMIT, include_installations: bool = False
+) -> Worklist:
     """The caller's pending technical visits and due maintenance, soonest first, in three queries.
 
     A system is due on its latest maintenance visit's next date, or ``FIRST_MAINTENANCE_AFTER`` its
     installation when it has none; it is listed when due within ``WORKLIST_HORIZON`` or overdue.
+    With ``include_installations``, the requests scheduled for installation that are the caller's
+    (assigned to her, or visited by her) come too, in one more query: they have no date of their own,
+    so each is listed from the day it was scheduled and is never overdue.
     """
     today = today or timezone.localdate()
     horizon = today + WORKLIST_HORIZON
@@ -178,8 +205,63 @@ def worklist(*, user: User, today: date | None = None, limit: int = WORKLIST_LIM
         )
         for system in [*maintained, *never_maintained]
     ]
+    if include_installations:
+        scheduled = (
+            Application.objects.filter(Application.objects.assigned_to(user))
+            .filter(status=Status.INSTALLATION_SCHEDULED, installation__isnull=True)
+            .select_related("dwelling__colonia__alcaldia")
+            .order_by("status_changed_at", "pk")[: limit + 1]
+        )
+        items += [
+            replace(
+                _worklist_item(
+                    "installation",
+                    application.pk,
+                    timezone.localdate(application.status_changed_at) if application.status_changed_at else today,
+                    application,
+                    today,
+                ),
+                overdue=False,
+            )
+            for application in scheduled
+        ]
     items.sort(key=lambda item: (item.due_on, item.kind, item.id))
     return Worklist(items=items[:limit], truncated=len(items) > limit)
+
+
+def worklist_nearest(
+    *,
+    user: User,
+    origin: tuple[float, float] | None,
+    today: date | None = None,
+    limit: int = WORKLIST_LIMIT,
+    include_installations: bool = True,
+) -> Worklist:
+    """The worklist (with installations by default), nearest first from ``origin`` (latitude, longitude).
+
+    The same items as ``worklist``, so the cap still keeps the soonest due; only their order changes.
+    Homes with a known position come nearest first, each with its ``distance_km``; homes without one
+    follow in due order. Without an origin it is the plain worklist, soonest first.
+    """
+    work = worklist(user=user, today=today, limit=limit, include_installations=include_installations)
+    if origin is None:
+        return work
+    measured = [
+        replace(item, distance_km=distance_km(origin, item.dwelling.latitude, item.dwelling.longitude)) for item in work.items
+    ]
+    # sorted() is stable: equal distances and the homes without a position keep the due order.
+    measured.sort(key=lambda item: (item.distance_km is None, item.distance_km or 0.0))
+    return Worklist(items=measured, truncated=work.truncated, by_distance=True)
+
+
+def distance_km(origin: tuple[float, float], latitude: Decimal | None, longitude: Decimal | None) -> float | None:
+    """Great-circle (haversine) distance from ``origin`` to a position; None when there is no position."""
+    if latitude is None or longitude is None:
+        return None
+    lat1, lng1 = map(math.radians, origin)
+    lat2, lng2 = math.radians(float(latitude)), math.radians(float(longitude))
+    a = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lng2 - lng1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
 
 
 def _worklist_item(

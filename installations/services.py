@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from io import BytesIO
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from PIL import Image
 
 from audit.services import bulk_create_with_history, update_with_history
 from installations.exceptions import DuplicateCaptureError, EligibilityError, LazyText, StaleVersionError, TransitionError
@@ -28,6 +31,7 @@ from installations.models import (
     Component,
     Dwelling,
     EligibleColonia,
+    FieldPhoto,
     Installation,
     InstallerOrganisation,
     MaintenanceVisit,
@@ -228,8 +232,14 @@ def technical_visit_record(
     required_adjustments: str = "",
     notes: str = "",
     by: User | None,
+    gps_latitude: Decimal | None = None,
+    gps_longitude: Decimal | None = None,
+    gps_accuracy_m: Decimal | None = None,
 ) -> TechnicalVisit:
-    """Record what the technician found and move the request to the outcome's state."""
+    """Record what the technician found and move the request to the outcome's state.
+
+    The phone's GPS reading (latitude, longitude, accuracy in metres) is optional: all three or none.
+    """
     visit = TechnicalVisit.objects.select_for_update().get(pk=visit.pk)
     if visit.outcome is not None:
         raise ValidationError({"outcome": _("Esta visita ya tiene un resultado registrado.")})
@@ -243,6 +253,7 @@ def technical_visit_record(
     visit.measured_roof_material = measured_roof_material
     visit.required_adjustments = required_adjustments
     visit.notes = notes
+    visit.gps_latitude, visit.gps_longitude, visit.gps_accuracy_m = gps_latitude, gps_longitude, gps_accuracy_m
     visit.version += 1
     _clean(visit, exclude=["application", "technician"])
     visit.save()
@@ -304,8 +315,14 @@ def installation_record(
     by: User | None,
     client_uuid: uuid.UUID | None = None,
     recorded_at: datetime | None = None,
+    gps_latitude: Decimal | None = None,
+    gps_longitude: Decimal | None = None,
+    gps_accuracy_m: Decimal | None = None,
 ) -> Installation:
-    """Record the installed system and its components; the request becomes installed."""
+    """Record the installed system and its components; the request becomes installed.
+
+    The phone's GPS reading (latitude, longitude, accuracy in metres) is optional: all three or none.
+    """
     if installed_on > timezone.localdate():
         raise ValidationError({"installed_on": _("La fecha de instalación no puede estar en el futuro.")})
     if Installation.objects.filter(application=application).exists():
@@ -322,6 +339,9 @@ def installation_record(
         funding_source=funding_source,
         unit_cost_mxn=unit_cost_mxn,
         training_on=training_on,
+        gps_latitude=gps_latitude,
+        gps_longitude=gps_longitude,
+        gps_accuracy_m=gps_accuracy_m,
         **_offline_fields(client_uuid=client_uuid, recorded_at=recorded_at),
     )
     _clean(installation, exclude=["application", "dwelling", "technician", "installer"])
@@ -355,8 +375,14 @@ def maintenance_visit_record(
     by: User | None,
     client_uuid: uuid.UUID | None = None,
     recorded_at: datetime | None = None,
+    gps_latitude: Decimal | None = None,
+    gps_longitude: Decimal | None = None,
+    gps_accuracy_m: Decimal | None = None,
 ) -> MaintenanceVisit:
-    """Record a maintenance visit; a system flagged as needing maintenance returns to operation."""
+    """Record a maintenance visit; a system flagged as needing maintenance returns to operation.
+
+    The phone's GPS reading (latitude, longitude, accuracy in metres) is optional: all three or none.
+    """
     allowed = {"roof_cleaned", "leaf_filter_cleaned", "tlaloque_purged", "tank_cleaned", "cartridges_replaced", "chlorine_added"}
     unknown = set(checklist or {}) - allowed
     if unknown:
@@ -375,6 +401,9 @@ def maintenance_visit_record(
         technician=technician,
         performed_by=performed_by,
         findings=findings,
+        gps_latitude=gps_latitude,
+        gps_longitude=gps_longitude,
+        gps_accuracy_m=gps_accuracy_m,
         **(checklist or {}),
         **_offline_fields(client_uuid=client_uuid, recorded_at=recorded_at),
     )
@@ -387,6 +416,54 @@ def maintenance_visit_record(
     if application.status == Status.NEEDS_MAINTENANCE and not missing_evidence(application, Status.ACTIVE):
         application_transition(application=application, to=Status.ACTIVE, by=by, note=str(_("Mantenimiento realizado.")))
     return visit
+
+
+# --- Field photos ----------------------------------------------------------------------------------------
+# What a clean JPEG may carry in Pillow's info: its encoding, nothing about the phone, the place or the person.
+_PHOTO_HARMLESS_INFO = frozenset({"jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi", "progressive", "progression"})
+
+
+@transaction.atomic
+def field_photos_store(
+    *, record: TechnicalVisit | Installation | MaintenanceVisit, photos: Sequence[bytes], by: User
+) -> list[FieldPhoto]:
+    """Keep a field record's photos, each already re-encoded as a JPEG without metadata (web/photos.py).
+
+    A photo that is not a JPEG, or that still carries EXIF, XMP, an ICC profile or a comment, is refused
+    with a ValidationError (so a phone's GPS never reaches storage). Call it inside the record's
+    transaction, as its last write: if anything here fails, the files written so far are removed again.
+    """
+    field = {TechnicalVisit: "technical_visit", Installation: "installation", MaintenanceVisit: "maintenance_visit"}.get(
+        type(record)
+    )
+    if field is None:
+        raise TypeError(f"photos belong to a technical visit, an installation or a maintenance visit, not {record!r}")
+    sizes: list[tuple[int, int]] = []
+    for index, data in enumerate(photos):
+        try:
+            with Image.open(BytesIO(data)) as picture:
+                clean = picture.format == "JPEG" and not picture.getexif() and set(picture.info) <= _PHOTO_HARMLESS_INFO
+                sizes.append(picture.size)
+        except (OSError, ValueError):
+            clean = False
+        if not clean:
+            raise ValidationError(
+                {"photos": ValidationError(_("La foto %(number)s no es un JPEG limpio."), params={"number": index + 1})}
+            )
+    stored: list[FieldPhoto] = []
+    try:
+        for data, (width, height) in zip(photos, sizes, strict=True):
+            photo = FieldPhoto(**{field: record}, taken_by=by, width=width, height=height)
+            # The name is the model's (field/<kind>/<record id>/<uuid>.jpg); "photo.jpg" only gives the extension.
+            photo.image.save("photo.jpg", ContentFile(data, name="photo.jpg"), save=False)
+            stored.append(photo)
+            _clean(photo, exclude=[field, "taken_by", "image"])
+            photo.save()
+    except BaseException:
+        for photo in stored:
+            photo.image.delete(save=False)
+        raise
+    return stored
 
 
 # --- Edits ------------------------------------------------------------------------------------------------

@@ -652,6 +652,7 @@ def export_request(
     program_year: int | None = None,
     full_personal_data: bool = False,
     justification: str = "",
+    channel: str = ExportChannel.API,
 ) -> Job:
     """Queue an export too large to build during the request; the job, queued through the outbox.
 
@@ -673,6 +674,7 @@ def export_request(
         "program_year": program_year,
         "full_personal_data": full_personal_data,
         "justification": justification.strip(),
+        "channel": channel,
         # The asking request's id goes on the export's log row, as for an export built at once.
         "request_id": audit_context_current().request_id[:64],
     }
@@ -795,6 +797,7 @@ def export_job_run(job_id: uuid.UUID | str) -> ExportLog | None:
                     columns=columns,
                     full_personal_data=full_personal_data,
                     justification=justification,
+                    channel=parameters.get("channel", ExportChannel.API),
                 )
             job_succeed(
                 job.pk,

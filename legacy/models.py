@@ -48,6 +48,7 @@ class ExportFormat(models.TextChoices):
 class ExportChannel(models.TextChoices):
     API = "api", _("API")
     ADMIN = "admin", _("Administración")
+    WEB = "web", _("Tablero")
 
 
 class ExportLog(models.Model):

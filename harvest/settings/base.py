@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "worker",
     "coverage",
     "legacy",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -106,7 +107,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:after_login"
 
 # --- Language and time ----------------------------------------------------------------------
 LANGUAGE_CODE = "es-mx"
@@ -119,6 +121,14 @@ USE_TZ = True
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The pages' JS/CSS come from npm (package-lock.json; `npm ci` puts them in node_modules/) and are served
+# by the app under static/vendor/: no page loads anything from another host.
+NODE_MODULES = BASE_DIR / "node_modules"
+STATICFILES_DIRS = [
+    ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
+    ("vendor/leaflet", NODE_MODULES / "leaflet" / "dist"),
+    ("vendor/leaflet.markercluster", NODE_MODULES / "leaflet.markercluster" / "dist"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -126,6 +136,10 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# Uploaded files (field photos): private storage shared by the web machines. Never served from MEDIA_URL:
+# a photo is sent only by a login-protected view that checks who may see its record.
+MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", default="") or VAR_DIR / "media")
+MEDIA_URL = "media/"
 
 # --- Security (production values unless the environment says otherwise) --------------------
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)

@@ -21,6 +21,7 @@ from installations.models import (
     Colonia,
     Component,
     Dwelling,
+    FieldPhoto,
     Installation,
     MaintenanceReminder,
     MaintenanceVisit,
@@ -40,9 +41,9 @@ from tests.factories import (
 )
 
 INSTALLATIONS_MODELS = sorted(apps.get_app_config("installations").get_models(), key=lambda model: model.__name__)
-# Registration creates requests, the lifecycle service writes history and the maintenance sweep
-# writes reminders: none of them is added by hand.
-NOT_ADDABLE = {Application, StatusChange, MaintenanceReminder}
+# Registration creates requests, the lifecycle service writes history, the maintenance sweep writes
+# reminders and technicians' phones send photos: none of them is added by hand.
+NOT_ADDABLE = {Application, StatusChange, MaintenanceReminder, FieldPhoto}
 NEVER_DELETED = {Application, StatusChange, Installation, MaintenanceReminder}
 CASE_MODELS = [
     Application,
@@ -126,6 +127,9 @@ def make_case(alcaldia_id: str = "09009") -> Case:
         kind=MaintenanceVisit.Kind.PRE_SEASON,
         visited_on=date(2024, 4, 1),
         next_due_on=date(2025, 4, 1),
+    )
+    FieldPhoto.objects.create(
+        installation=installation, image="field/installation/1/foto.jpg", width=640, height=480, taken_by=technician
     )
     change = StatusChange.objects.create(
         application=application,

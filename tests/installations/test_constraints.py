@@ -20,6 +20,7 @@ from installations.models import (
     Colonia,
     Dwelling,
     EligibleColonia,
+    FieldPhoto,
     Installation,
     MaintenanceReminder,
     Modality,
@@ -407,6 +408,47 @@ def _history_to_an_unknown_state() -> Write:
 @violates("statuschange_changes_something")
 def _history_that_changes_nothing() -> Write:
     return updating(StatusChangeFactory(from_status=Status.ACTIVE, to_status=Status.INACTIVE), to_status=Status.ACTIVE)
+
+
+# --- Field captures: the phone's GPS reading on each record, and photos -------------------------------------
+READING = {"gps_latitude": Decimal("19.296012"), "gps_longitude": Decimal("-99.034046"), "gps_accuracy_m": Decimal("8.5")}
+
+
+def _half_reading(factory, prefix):
+    @violates(f"{prefix}_gps_all_or_none")
+    def _case():
+        return updating(factory(), gps_latitude=READING["gps_latitude"], gps_longitude=READING["gps_longitude"])
+
+    @violates(f"{prefix}_gps_accuracy_positive")
+    def _zero_accuracy():
+        return updating(factory(), **{**READING, "gps_accuracy_m": Decimal("0")})
+
+    @violates(f"{prefix}_gps_in_cdmx")
+    def _outside():
+        return updating(factory(), **{**READING, "gps_latitude": Decimal("20.670000")})
+
+
+_half_reading(TechnicalVisitFactory, "technicalvisit")
+_half_reading(InstallationFactory, "installation")
+_half_reading(MaintenanceVisitFactory, "maintenancevisit")
+
+
+def _a_photo_row(**records) -> FieldPhoto:
+    return FieldPhoto(image="field/x.jpg", width=10, height=10, taken_by=UserFactory(), **records)
+
+
+@violates("fieldphoto_exactly_one_record")
+def _a_photo_of_two_records():
+    photo = _a_photo_row(installation=InstallationFactory())
+    photo.save()
+    return updating(photo, technical_visit=TechnicalVisitFactory())
+
+
+@violates("fieldphoto_size_positive")
+def _a_photo_without_pixels():
+    photo = _a_photo_row(installation=InstallationFactory())
+    photo.save()
+    return updating(photo, width=0)
 
 
 # --- The tests ---------------------------------------------------------------------------------------------------
