@@ -426,11 +426,6 @@ def test_the_log_admin_is_read_only_and_for_administrators(db, administrator, co
 
 
 # --- The admin's export screens -------------------------------------------------------------------------------------------
-@pytest.fixture
-def import_export_templates(settings):
-    """django-import-export's admin templates (its app must be in INSTALLED_APPS for them to be found)."""
-    if "import_export" not in settings.INSTALLED_APPS:
-        settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "import_export"]
 
 
 def export_url(model) -> str:
@@ -445,9 +440,7 @@ def selectable_fields(resource: str, columns: list[str]) -> dict[str, str]:
     return {f"{resource.lower()}_{column}": "on" for column in columns}
 
 
-def test_the_admin_export_action_exports_the_selected_systems_for_an_administrator(
-    client, administrator, import_export_templates
-):
+def test_the_admin_export_action_exports_the_selected_systems_for_an_administrator(client, administrator):
     # given: two systems, one selected
     chosen, _other = InstallationFactory.create_batch(2)
     client.force_login(administrator)
@@ -477,7 +470,7 @@ def test_the_admin_export_action_exports_the_selected_systems_for_an_administrat
     assert log.filters == {"seleccion": 1}
 
 
-def test_the_admin_offers_csv_and_xlsx_only(client, administrator, import_export_templates):
+def test_the_admin_offers_csv_and_xlsx_only(client, administrator):
     client.force_login(administrator)
 
     response = client.get(export_url(Application))
@@ -486,7 +479,7 @@ def test_the_admin_offers_csv_and_xlsx_only(client, administrator, import_export
     assert [label for _value, label in response.context["form"].fields["format"].choices if _value] == ["csv", "xlsx"]
 
 
-def test_a_coordinator_exports_her_alcaldias_masked_from_the_admin(client, coordinator, import_export_templates):
+def test_a_coordinator_exports_her_alcaldias_masked_from_the_admin(client, coordinator):
     own = ApplicationFactory(dwelling__colonia__alcaldia_id="09007")
     ApplicationFactory(dwelling__colonia__alcaldia_id=FOREIGN_ALCALDIA)
     client.force_login(coordinator)
@@ -509,7 +502,7 @@ def test_a_coordinator_exports_her_alcaldias_masked_from_the_admin(client, coord
     assert ExportLog.objects.get().format == "xlsx"
 
 
-def test_a_coordinator_cannot_pick_the_full_resource_in_the_admin(client, coordinator, import_export_templates):
+def test_a_coordinator_cannot_pick_the_full_resource_in_the_admin(client, coordinator):
     ApplicationFactory(dwelling__colonia__alcaldia_id="09007")
     client.force_login(coordinator)
 
@@ -523,7 +516,7 @@ def test_a_coordinator_cannot_pick_the_full_resource_in_the_admin(client, coordi
     assert not ExportLog.objects.exists()
 
 
-def test_the_full_admin_export_needs_a_justification(client, administrator, import_export_templates):
+def test_the_full_admin_export_needs_a_justification(client, administrator):
     system = InstallationFactory()
     client.force_login(administrator)
     data = {"format": "0", "resource": "1", **selectable_fields("InstallationFullExportResource", COLUMN_NAMES)}
@@ -540,7 +533,7 @@ def test_the_full_admin_export_needs_a_justification(client, administrator, impo
     assert (log.full_personal_data, log.justification) == (True, "Solicitud ARCO de acceso 2024-17")
 
 
-def test_a_technician_marked_as_staff_cannot_export_from_the_admin(db, client, import_export_templates):
+def test_a_technician_marked_as_staff_cannot_export_from_the_admin(db, client):
     technician = UserFactory(role=User.Role.TECHNICIAN, is_staff=True)
     client.force_login(technician)
 
@@ -556,7 +549,7 @@ def test_the_request_changelist_still_offers_no_bulk_actions(client, administrat
     assert response.context["action_form"] is None
 
 
-def test_an_admin_export_escapes_formulas(client, administrator, import_export_templates):
+def test_an_admin_export_escapes_formulas(client, administrator):
     InstallationFactory(application__applicant__first_name='=HYPERLINK("http://x")', application__status=Status.ACTIVE)
     client.force_login(administrator)
 
