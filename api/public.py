@@ -169,7 +169,18 @@ def _refuse(key: str) -> Throttled:
     return Throttled(wait=max(counter_seconds_left(key), 1))
 
 
-class _LookupGuard:
+def registration_wait_s(client: str) -> int:
+    """Count one self-registration attempt from ``client`` (every attempt: refusals tell about CURPs);
+    the seconds to wait when over the limit, else 0. The API and the portal page share the counter."""
+    key = f"register:client:{client}"
+    window_s = getattr(settings, "HARVEST_REGISTRATION_WINDOW_S", REGISTRATION_WINDOW_S)
+    limit = getattr(settings, "HARVEST_REGISTRATIONS_PER_CLIENT", REGISTRATIONS_PER_CLIENT)
+    if counter_hit(key, window_seconds=window_s) > limit:
+        return max(counter_seconds_left(key), 1)
+    return 0
+
+
+class LookupGuard:
     """The status lookup's two throttles (reliability.md A4, A5).
 
     Per client: each lookup takes a slot before it is checked and a success gives it back, so only
@@ -276,11 +287,9 @@ class ApplicationRegisterView(PublicView):
         tags=["public"],
     )
     def post(self, request: Request) -> Response:
-        key = f"register:client:{client_ip(request)}"
-        window_s = getattr(settings, "HARVEST_REGISTRATION_WINDOW_S", REGISTRATION_WINDOW_S)
-        limit = getattr(settings, "HARVEST_REGISTRATIONS_PER_CLIENT", REGISTRATIONS_PER_CLIENT)
-        if counter_hit(key, window_seconds=window_s) > limit:  # every attempt counts: refusals tell about CURPs
-            raise _refuse(key)
+        wait_s = registration_wait_s(client_ip(request))
+        if wait_s:
+            raise Throttled(wait=wait_s)
         serializer = RegistrationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         application, code = application_register(
@@ -326,7 +335,7 @@ class StatusLookupView(PublicView):
         serializer = StatusLookupSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         folio, code = serializer.validated_data["folio"], serializer.validated_data["code"]
-        guard = _LookupGuard(client=client_ip(request), folio=folio_fingerprint(folio))
+        guard = LookupGuard(client=client_ip(request), folio=folio_fingerprint(folio))
         guard.admit()
         found = application_status_lookup(folio, code)
         if found is None:

@@ -78,6 +78,7 @@ class FactsSync:
     reason: str  # why they were rebuilt, or "" when synced
     alcaldias: frozenset[str]  # the alcaldías whose facts changed (every one after a rebuild)
     rows: int  # facts derived
+    reference: str  # the reference-data digest the facts were derived with
     # When synced with a window: what the changed requests' facts gave each alcaldía's part before the
     # sync (taken out) and give now (put in), so that a part can be brought up to date without
     # grouping the whole alcaldía again.
@@ -327,7 +328,15 @@ def facts_sync(
         else:
             CoverageFactsState.objects.filter(pk=state.pk).update(**values)
     logger.info("coverage facts: %s (%s rows, alcaldías %s)", reason or "synced", rows, sorted(alcaldias))
-    return FactsSync(rebuilt=bool(reason), reason=reason, alcaldias=frozenset(alcaldias), rows=rows, before=before, after=after)
+    return FactsSync(
+        rebuilt=bool(reason),
+        reason=reason,
+        alcaldias=frozenset(alcaldias),
+        rows=rows,
+        reference=reference,
+        before=before,
+        after=after,
+    )
 
 
 def facts_state() -> CoverageFactsState | None:

@@ -162,7 +162,7 @@ def _snapshot_create(job: Job) -> CoverageSnapshot:
             # Recomputed here, as the base's part plus what the changed requests' facts give it now minus
             # what they gave it before the sync, instead of by a part task grouping the whole alcaldía.
             "updated_from_base": [a for a in recomputed if a in base_parts],
-            "reference": reference_fingerprint(),
+            "reference": sync.reference,
             "facts": {"rebuilt": sync.rebuilt, "reason": sync.reason, "rows": sync.rows},
             "maintenance_window": {
                 "twelve_months_ago": window.twelve_months_ago.isoformat(),

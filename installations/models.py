@@ -16,6 +16,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q, Value
 from django.db.models.functions import Coalesce, Length
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from installations.identifiers import folio_display, validate_curp
@@ -32,6 +33,34 @@ CDMX_LATITUDE_RANGE = (Decimal("19.04"), Decimal("19.60"))
 CDMX_LONGITUDE_RANGE = (Decimal("-99.37"), Decimal("-98.94"))
 # Lets constraints say `curp__length=18`; registered here so migrations see it too.
 models.CharField.register_lookup(Length)
+
+
+def cdmx_latitude_field(verbose_name: str | Promise) -> models.DecimalField:
+    """An optional latitude (6 decimals, about 0.1 m) that must fall inside Mexico City."""
+    message = _("La latitud queda fuera de la Ciudad de México.")
+    return models.DecimalField(
+        verbose_name,
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(CDMX_LATITUDE_RANGE[0], message), MaxValueValidator(CDMX_LATITUDE_RANGE[1], message)],
+    )
+
+
+def cdmx_longitude_field(verbose_name: str | Promise) -> models.DecimalField:
+    """An optional longitude (6 decimals, about 0.1 m) that must fall inside Mexico City."""
+    message = _("La longitud queda fuera de la Ciudad de México.")
+    return models.DecimalField(
+        verbose_name,
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(CDMX_LONGITUDE_RANGE[0], message), MaxValueValidator(CDMX_LONGITUDE_RANGE[1], message)],
+    )
+
+
 ALCALDIA_CODES = [f"090{n:02d}" for n in range(2, 18)]
 
 
@@ -74,28 +103,8 @@ class GpsReadingModel(models.Model):
     import) has no reading. The position is private like a dwelling's coordinates.
     """
 
-    gps_latitude = models.DecimalField(
-        _("latitud (GPS)"),
-        max_digits=9,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[
-            MinValueValidator(CDMX_LATITUDE_RANGE[0], _("La latitud queda fuera de la Ciudad de México.")),
-            MaxValueValidator(CDMX_LATITUDE_RANGE[1], _("La latitud queda fuera de la Ciudad de México.")),
-        ],
-    )
-    gps_longitude = models.DecimalField(
-        _("longitud (GPS)"),
-        max_digits=9,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[
-            MinValueValidator(CDMX_LONGITUDE_RANGE[0], _("La longitud queda fuera de la Ciudad de México.")),
-            MaxValueValidator(CDMX_LONGITUDE_RANGE[1], _("La longitud queda fuera de la Ciudad de México.")),
-        ],
-    )
+    gps_latitude = cdmx_latitude_field(_("latitud (GPS)"))
+    gps_longitude = cdmx_longitude_field(_("longitud (GPS)"))
     gps_accuracy_m = models.DecimalField(
         _("precisión del GPS (m)"),
         max_digits=7,
@@ -456,28 +465,8 @@ class Dwelling(TimeStampedModel):
     colonia = models.ForeignKey(Colonia, on_delete=models.PROTECT, related_name="dwellings", verbose_name=_("colonia"))
     street_address = models.CharField(_("calle y número"), max_length=200)
     postal_code = models.CharField(_("código postal"), max_length=5, blank=True)
-    latitude = models.DecimalField(
-        _("latitud"),
-        max_digits=9,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[
-            MinValueValidator(CDMX_LATITUDE_RANGE[0], _("La latitud queda fuera de la Ciudad de México.")),
-            MaxValueValidator(CDMX_LATITUDE_RANGE[1], _("La latitud queda fuera de la Ciudad de México.")),
-        ],
-    )
-    longitude = models.DecimalField(
-        _("longitud"),
-        max_digits=9,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[
-            MinValueValidator(CDMX_LONGITUDE_RANGE[0], _("La longitud queda fuera de la Ciudad de México.")),
-            MaxValueValidator(CDMX_LONGITUDE_RANGE[1], _("La longitud queda fuera de la Ciudad de México.")),
-        ],
-    )
+    latitude = cdmx_latitude_field(_("latitud"))
+    longitude = cdmx_longitude_field(_("longitud"))
     # NULL only for systems imported from legacy spreadsheets, which did not record it.
     occupants = models.PositiveSmallIntegerField(
         _("habitantes"), null=True, validators=[MinValueValidator(1), MaxValueValidator(60)]

@@ -21,7 +21,6 @@ from urllib.parse import urlencode
 
 import qrcode
 import qrcode.image.svg
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -36,8 +35,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.exceptions import Throttled
 
-from api.counters import client_ip, counter_hit, counter_seconds_left
-from api.public import REGISTRATION_WINDOW_S, REGISTRATIONS_PER_CLIENT, _LookupGuard
+from api.counters import client_ip
+from api.public import LookupGuard, registration_wait_s
 from installations.exceptions import EligibilityError
 from installations.identifiers import folio_display, folio_normalize
 from installations.lookup import PublicStatus, application_status_lookup, folio_fingerprint, program_year_open
@@ -112,17 +111,6 @@ def privacy(request: HttpRequest) -> HttpResponse:
 
 
 # --- Self-registration --------------------------------------------------------------------------------
-def _registration_refused_for(request: HttpRequest) -> int:
-    """Count this attempt as the API does (every attempt: refusals tell about CURPs); the seconds
-    to wait when over the limit, else 0. The page and the API share one counter per client."""
-    key = f"register:client:{client_ip(request)}"
-    window_s = getattr(settings, "HARVEST_REGISTRATION_WINDOW_S", REGISTRATION_WINDOW_S)
-    limit = getattr(settings, "HARVEST_REGISTRATIONS_PER_CLIENT", REGISTRATIONS_PER_CLIENT)
-    if counter_hit(key, window_seconds=window_s) > limit:
-        return max(counter_seconds_left(key), 1)
-    return 0
-
-
 def status_qr_svg(url: str) -> SafeString:
     """A QR code for ``url`` as inline SVG (drawn here, no image service), labelled for screen readers."""
     image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, border=2)
@@ -143,7 +131,7 @@ def register(request: HttpRequest) -> HttpResponse:
         context["form"] = RegistrationForm(eligible=eligible)
         return render(request, "web/public/register.html", context)
 
-    wait_s = _registration_refused_for(request)
+    wait_s = registration_wait_s(client_ip(request))
     if wait_s:
         # Not even checked: the form comes back as typed, with the reason at the top.
         context["form"] = RegistrationForm(eligible=eligible, initial=request.POST.dict())
@@ -233,7 +221,7 @@ def status(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "web/public/status.html", context, status=400)
     folio, code = form.serializer.validated_data["folio"], form.serializer.validated_data["code"]
-    guard = _LookupGuard(client=client_ip(request), folio=folio_fingerprint(folio))
+    guard = LookupGuard(client=client_ip(request), folio=folio_fingerprint(folio))
     try:
         guard.admit()
     except Throttled as refused:
