@@ -273,6 +273,9 @@ class Table:
     headers: list[str]
     header_line: int  # 0 when the file has no non-blank row at all
     rows: Iterator[tuple[int, list[str]]]  # (row number in the spreadsheet, cells by position)
+    # Rows below the header, as the file announces them before they are read (for progress only):
+    # a CSV's line breaks, an XLSX sheet's declared dimension; 0 when the file does not say.
+    estimated_rows: int = 0
 
 
 def _is_blank(cells: list[str]) -> bool:
@@ -285,22 +288,36 @@ def read_table(path: str | os.PathLike, *, limits: UploadLimits = LIMITS) -> Tab
     Raises ``FileRejected`` for a file that ``check_upload`` refuses or that turns out unreadable.
     An XLSX's zip directory is checked here again, so no caller can unpack one without the checks.
     """
+    dimension: list[int] = []  # an XLSX sheet's last row, once its XML has said it
     with open(path, "rb") as file:
         head = file.read(4)
         if head.startswith(ZIP_MAGIC):
             if errors := _zip_errors(file, limits):
                 raise FileRejected(errors)
-            kind, rows = "xlsx", _xlsx_rows(path)
+            kind, rows = "xlsx", _xlsx_rows(path, dimension)
         else:
             encoding = _csv_encoding(file)
             if encoding is None:
                 raise FileRejected([_text_error(file)])
             kind, rows = "csv", _csv_rows(path, encoding)
+            dimension.append(_line_breaks(file))
     for line, cells in rows:
         while cells and not cells[-1].strip():
             cells.pop()
-        return Table(kind=kind, headers=[" ".join(cell.split()) for cell in cells], header_line=line, rows=rows)
+        estimate = max(0, dimension[0] - line) if dimension else 0
+        headers = [" ".join(cell.split()) for cell in cells]
+        return Table(kind=kind, headers=headers, header_line=line, rows=rows, estimated_rows=estimate)
     return Table(kind=kind, headers=[], header_line=0, rows=iter(()))
+
+
+def _line_breaks(file: IO[bytes]) -> int:
+    """The lines of a text file (a last line without its break counts), a block at a time."""
+    file.seek(0)
+    count, last = 0, b"\n"
+    while block := file.read(1 << 20):
+        count += block.count(b"\n")
+        last = block[-1:]
+    return count + (last != b"\n")
 
 
 def _sniff_delimiter(path: str | os.PathLike, encoding: str) -> str:
@@ -517,6 +534,7 @@ def _shared_strings(archive: zipfile.ZipFile, path: str | None) -> list[str]:
 
 _COLUMN_INDEX: dict[str, int] = {}
 _DIGITS = "0123456789"
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz$"  # and the $ of an absolute reference
 _LAST_COLUMN = 16_383  # XFD
 
 
@@ -550,8 +568,9 @@ def _number_text(raw: str) -> str:
     return format(Decimal(shown), "f") if "e" in shown else shown
 
 
-def _xlsx_rows(path: str | os.PathLike) -> Iterator[tuple[int, list[str]]]:
-    """The first sheet's non-blank rows, as text, by row number."""
+def _xlsx_rows(path: str | os.PathLike, dimension: list[int] | None = None) -> Iterator[tuple[int, list[str]]]:
+    """The first sheet's non-blank rows, as text, by row number; ``dimension`` gets the sheet's last row
+    number if it declares one (before its first row)."""
     with zipfile.ZipFile(path) as archive:
         workbook = _small_xml(archive, "xl/workbook.xml")
         first_sheet = date1904 = None
@@ -570,10 +589,12 @@ def _xlsx_rows(path: str | os.PathLike) -> Iterator[tuple[int, list[str]]]:
         shared = _shared_strings(archive, by_type.get("sharedStrings"))
         date_styles = _date_styles(archive, by_type.get("styles"))
         with archive.open(sheet_path) as member:
-            yield from _sheet_rows(member, shared, date_styles, bool(date1904))
+            yield from _sheet_rows(member, shared, date_styles, bool(date1904), dimension)
 
 
-def _sheet_rows(member: IO[bytes], shared: list[str], date_styles: list[bool], date1904: bool) -> Iterator[tuple[int, list[str]]]:
+def _sheet_rows(
+    member: IO[bytes], shared: list[str], date_styles: list[bool], date1904: bool, dimension: list[int] | None = None
+) -> Iterator[tuple[int, list[str]]]:
     """The sheet's non-blank rows.
 
     expat calls back into Python for every event, and a sheet of 62,700 rows has millions, so the
@@ -590,7 +611,7 @@ def _sheet_rows(member: IO[bytes], shared: list[str], date_styles: list[bool], d
     date_style_ids = frozenset(str(style) for style, is_date in enumerate(date_styles) if is_date)
     columns = _COLUMN_INDEX
     line, column, cell_type, cell_style, collecting, phonetic = 0, -1, None, None, False, False
-    cell_tag = value_tag = row_tag = text_tag = phonetic_tag = ""
+    cell_tag = value_tag = row_tag = text_tag = phonetic_tag = dimension_tag = ""
 
     def start(name: str, attributes: dict[str, str]) -> None:
         nonlocal line, column, cell_type, cell_style, collecting, phonetic
@@ -623,6 +644,10 @@ def _sheet_rows(member: IO[bytes], shared: list[str], date_styles: list[bool], d
             collecting, phonetic = False, True
         else:
             collecting = False
+            if name == dimension_tag and dimension is not None:  # <dimension ref="A1:U62701"/>, before the rows
+                last = attributes.get("ref", "").rpartition(":")[2].lstrip(_LETTERS)
+                if last.isdigit():
+                    dimension.append(int(last))
 
     def end_cell() -> None:
         value = parts[0] if len(parts) == 1 else "".join(parts)
@@ -660,8 +685,10 @@ def _sheet_rows(member: IO[bytes], shared: list[str], date_styles: list[bool], d
             parts.append(content)
 
     def on_root(prefix: str) -> None:
-        nonlocal cell_tag, value_tag, row_tag, text_tag, phonetic_tag
-        cell_tag, value_tag, row_tag, text_tag, phonetic_tag = (f"{prefix}{local}" for local in ("c", "v", "row", "t", "rPh"))
+        nonlocal cell_tag, value_tag, row_tag, text_tag, phonetic_tag, dimension_tag
+        cell_tag, value_tag, row_tag, text_tag, phonetic_tag, dimension_tag = (
+            f"{prefix}{local}" for local in ("c", "v", "row", "t", "rPh", "dimension")
+        )
         parser.StartElementHandler = start
 
     def end_sheet() -> None:
@@ -989,6 +1016,68 @@ def clean_row(line: int, raw: Mapping[str, str], lookups: Lookups) -> CleanRow |
 
 
 # --- The whole file ---------------------------------------------------------------------------------------------------
+# Clean rows per part of ``FileParts``: an import writes a part while it reads the next. Measured on
+# 62,700 rows: 2,500 → 5.8 s, 5,000 → 5.4 s, 10,000 → 5.0 s, 15,000 → 5.0–5.2 s, 20,000 → 5.2 s.
+PART_ROWS = 10_000
+
+
+class FileParts:
+    """A file's clean rows, a part of at most ``part_rows`` at a time, checked as ``validate_file`` says.
+
+    Iterating reads the file once, as a stream; ``report`` gets each error as its row is read, so
+    when a part comes out, the errors of every row up to its last are in the report (an import
+    writes parts while the rest is still being read, and stops writing at the first error).
+    ``refused`` says whether the file was refused as a whole (upload checks, header row, a file
+    unreadable part way): then its rows count for nothing, even those already given out.
+    ``estimated_rows`` is known once the first part is out (0 when the file does not say).
+    ``part_rows`` defaults to ``PART_ROWS``, read when the file is.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        report: ImportReport,
+        lookups: Lookups | None = None,
+        *,
+        name: str | None = None,
+        limits: UploadLimits = LIMITS,
+        part_rows: int | None = None,
+    ) -> None:
+        self.path, self.report, self.lookups, self.limits, self.part_rows = path, report, lookups, limits, part_rows
+        self.name = name or PurePath(path).name
+        self.refused = False
+        self.estimated_rows = 0
+
+    def __iter__(self) -> Iterator[list[CleanRow]]:
+        report = self.report
+        refused = check_upload(self.name, self.path, limits=self.limits)
+        if refused:
+            self._refuse(refused)
+            return
+        try:
+            table = read_table(self.path, limits=self.limits)
+            if not table.headers:
+                self._refuse([_file_error(_("El archivo no tiene encabezado ni filas."))])
+                return
+            header_map = map_headers(table.headers)
+            report.unknown_columns = header_map.unknown
+            if header_map.errors:
+                self._refuse(header_map.errors)
+                return
+            self.estimated_rows = table.estimated_rows
+            lookups = self.lookups or Lookups.load()
+            yield from _validate_rows(table, header_map, lookups, report, self.limits, self.part_rows or PART_ROWS)
+        except FileRejected as rejected:
+            self._refuse(rejected.errors)
+            return
+        if report.rows == 0 and not report.errors:
+            self._refuse([_file_error(_("La primera hoja no tiene filas de datos debajo del encabezado."))])
+
+    def _refuse(self, errors: list[RowError]) -> None:
+        self.refused = True
+        self.report.errors.extend(errors)
+
+
 def validate_file(
     path: str | os.PathLike,
     lookups: Lookups | None = None,
@@ -998,32 +1087,15 @@ def validate_file(
 ) -> tuple[list[CleanRow], ImportReport]:
     """Check a whole file without storing anything: its upload checks, headers, every row, and the
     rows repeated within it (same legacy folio; same CURP in one program year; same street address
-    in one colonia). Returns the clean rows (none of them repeated or wrong) and the report.
+    in one colonia). Returns the clean rows (none of them repeated or wrong; none at all when the
+    file is refused as a whole) and the report.
 
     ``name`` is the uploaded file's name, for its extension (default: the path's own name).
     """
     report = ImportReport(dry_run=True)
-    report.errors = check_upload(name or PurePath(path).name, path, limits=limits)
-    if report.errors:
-        return [], report
-    try:
-        table = read_table(path, limits=limits)
-        if not table.headers:
-            report.errors.append(_file_error(_("El archivo no tiene encabezado ni filas.")))
-            return [], report
-        header_map = map_headers(table.headers)
-        report.unknown_columns = header_map.unknown
-        if header_map.errors:
-            report.errors = header_map.errors
-            return [], report
-        lookups = lookups or Lookups.load()
-        clean_rows = _validate_rows(table, header_map, lookups, report, limits)
-    except FileRejected as rejected:
-        report.errors.extend(rejected.errors)
-        return [], report
-    if report.rows == 0 and not report.errors:
-        report.errors.append(_file_error(_("La primera hoja no tiene filas de datos debajo del encabezado.")))
-    return clean_rows, report
+    parts = FileParts(path, report, lookups, name=name, limits=limits)
+    clean_rows = [row for part in parts for row in part]
+    return ([] if parts.refused else clean_rows), report
 
 
 class _Repeats:
@@ -1054,10 +1126,11 @@ class _Repeats:
 
 
 def _validate_rows(
-    table: Table, header_map: HeaderMap, lookups: Lookups, report: ImportReport, limits: UploadLimits
-) -> list[CleanRow]:
-    """Every row checked, repeats included; errors past ``limits.max_reported_errors`` are only counted
-    (a wholly wrong file of 62,700 rows would otherwise hold close to a million messages)."""
+    table: Table, header_map: HeaderMap, lookups: Lookups, report: ImportReport, limits: UploadLimits, part_rows: int
+) -> Iterator[list[CleanRow]]:
+    """Every row checked, repeats included, the clean ones given out ``part_rows`` at a time; errors
+    past ``limits.max_reported_errors`` are only counted (a wholly wrong file of 62,700 rows would
+    otherwise hold close to a million messages)."""
     clean_rows: list[CleanRow] = []
     hidden = 0
     repeats = _Repeats(lookups)
@@ -1075,6 +1148,9 @@ def _validate_rows(
             errors.sort(key=_column_order)
         if not errors:
             clean_rows.append(CleanRow(line=line, **values))
+            if len(clean_rows) == part_rows:
+                yield clean_rows
+                clean_rows = []
         elif len(errors_out) < limits.max_reported_errors:
             errors_out.extend(errors)
         else:
@@ -1082,4 +1158,5 @@ def _validate_rows(
     if hidden:
         message = _("Hay %(count)s errores más que no se muestran; corrija los anteriores y valide de nuevo.")
         errors_out.append(_file_error(message % {"count": hidden}))
-    return clean_rows
+    if clean_rows:
+        yield clean_rows

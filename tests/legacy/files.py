@@ -189,9 +189,15 @@ def _cell(reference: str | None, value: object, strings: dict[str, int], shared:
 
 
 def sheet_xml(
-    rows: Iterable[tuple[int, Sequence[object]]], strings: dict[str, int], *, shared: bool = True, references: bool = True
+    rows: Iterable[tuple[int, Sequence[object]]],
+    strings: dict[str, int],
+    *,
+    shared: bool = True,
+    references: bool = True,
+    dimension: str | None = None,
 ) -> Iterator[str]:
-    yield f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{MAIN}"><sheetData>'
+    declared = f'<dimension ref="{dimension}"/>' if dimension else ""
+    yield f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{MAIN}">{declared}<sheetData>'
     for number, values in rows:
         cells = "".join(
             _cell(f"{column_letter(position)}{number}" if references else None, value, strings, shared)
@@ -222,11 +228,13 @@ def write_raw_xlsx(
     rich: Mapping[str, str] | None = None,
     sheet_prefix: str = "",
     extra_parts: Mapping[str, bytes] | None = None,
+    dimension: str | None = None,
 ) -> Path:
     """An XLSX written part by part, like Excel: shared strings, a date style, the header in row 1.
 
     ``numbered=True`` takes rows as (row number, values) to leave gaps; ``sheet_prefix`` goes before
-    ``<worksheet>`` (e.g. a DOCTYPE); ``extra_parts`` adds or replaces parts of the zip.
+    ``<worksheet>`` (e.g. a DOCTYPE); ``extra_parts`` adds or replaces parts of the zip; ``dimension``
+    is the sheet's declared range, as Excel writes it (``A1:U62701``).
     """
     strings: dict[str, int] = {}
     if numbered:
@@ -235,7 +243,7 @@ def write_raw_xlsx(
         numbered_rows = list(enumerate(as_lists(rows, header or []), start=2 if header is not None else 1))
     if header is not None:
         numbered_rows.insert(0, (1, list(header)))
-    sheet = "".join(sheet_xml(numbered_rows, strings, shared=shared, references=references))
+    sheet = "".join(sheet_xml(numbered_rows, strings, shared=shared, references=references, dimension=dimension))
     if sheet_prefix:
         declaration, _newline, body = sheet.partition("\n")
         sheet = f"{declaration}\n{sheet_prefix}{body}"

@@ -17,6 +17,7 @@ import pytest
 from legacy import reading
 from legacy.reading import (
     LIMITS,
+    FileParts,
     FileRejected,
     Lookups,
     UploadLimits,
@@ -26,7 +27,7 @@ from legacy.reading import (
     read_table,
     validate_file,
 )
-from legacy.rows import COLUMN_NAMES, CleanRow, RowError
+from legacy.rows import COLUMN_NAMES, CleanRow, ImportReport, RowError
 from tests.factories import ColoniaFactory, make_curp
 from tests.legacy import files
 from tests.legacy.files import Formula, Raw
@@ -1029,6 +1030,52 @@ def test_validate_file_loads_the_lookups_itself_when_not_given(tmp_path, django_
         clean, report = validate_file(path)
 
     assert report.ok and len(clean) == 2
+
+
+# --- A part at a time ---------------------------------------------------------------------------------------------
+def test_a_file_comes_out_a_part_at_a_time_with_each_rows_errors_recorded_before_its_part(tmp_path):
+    # given: 7 rows, the fourth with a wrong CURP, read 2 clean rows at a time
+    rows = [files.row(n) for n in range(1, 8)]
+    rows[3]["curp"] = "HEML750501MDFRPR0X"
+    path = files.write_csv(tmp_path / "a.csv", rows)
+    report = ImportReport(dry_run=False)
+    parts = FileParts(path, report, files.lookups(), part_rows=2)
+    # when: each part is looked at as it comes out
+    seen = [([row.line for row in part], len(report.errors), report.rows, parts.estimated_rows) for part in parts]
+    # then: the header is line 1; the bad row (line 5) is in the report before the part after it comes out
+    assert seen == [([2, 3], 0, 2, 7), ([4, 6], 1, 5, 7), ([7, 8], 1, 7, 7)]
+    assert not parts.refused and [(e.line, e.column) for e in report.errors] == [(5, "curp")]
+
+
+def test_a_whole_file_refused_part_way_says_so_and_its_rows_count_for_nothing(tmp_path):
+    path = tmp_path / "a.csv"
+    lines = [";".join(files.HEADER), *(";".join(files.row(n).values()) for n in range(1, 4)), '"' + "x" * 200_000]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = ImportReport(dry_run=False)
+    parts = FileParts(path, report, files.lookups(), part_rows=2)
+
+    given = [len(part) for part in parts]
+
+    assert given == [2] and parts.refused  # the part of rows 2–3 came out before row 5 broke the file
+    assert [(e.line, e.column) for e in report.errors] == [(5, "")]
+    assert validate(path)[0] == []
+
+
+def test_an_xlsx_announces_its_rows_by_its_declared_dimension(tmp_path):
+    rows = [files.row(n) for n in range(1, 6)]
+    declared = files.write_raw_xlsx(tmp_path / "declared.xlsx", rows, dimension="A1:U6")
+    silent = files.write_raw_xlsx(tmp_path / "silent.xlsx", rows)
+    for path, estimate in ((declared, 5), (silent, 0)):
+        parts = FileParts(path, ImportReport(dry_run=False), files.lookups(), part_rows=2)
+        first = next(iter(parts))
+        assert (len(first), parts.estimated_rows) == (2, estimate)
+
+
+def test_a_csv_announces_its_rows_by_its_lines_counting_a_last_line_without_its_break(tmp_path):
+    path = files.write_csv(tmp_path / "a.csv", [files.row(n) for n in range(1, 4)])
+    path.write_bytes(path.read_bytes().rstrip(b"\r\n"))
+    parts = FileParts(path, ImportReport(dry_run=False), files.lookups())
+    assert [len(part) for part in parts] == [3] and parts.estimated_rows == 3
 
 
 @pytest.mark.django_db

@@ -51,6 +51,18 @@ def run(rows, *, dry_run=False, by=None, report=None, progress=None) -> ImportRe
     return import_rows(rows, report or ImportReport(dry_run=dry_run), by=by, dry_run=dry_run, progress=progress)
 
 
+@pytest.fixture(autouse=True, params=["one part", "parts of 2 rows"])
+def part_rows(request, monkeypatch):
+    """Each test runs twice: with the rows written as one part, and a part of 2 rows at a time, as an
+    import writes a file while reading it (the outcome must be the same)."""
+    if request.param == "parts of 2 rows":
+        if request.node.get_closest_marker("one_part") or request.node.get_closest_marker("slow"):
+            pytest.skip("counts the queries or the time of one part")
+        monkeypatch.setattr("legacy.reading.PART_ROWS", 2)
+        monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    return request.param
+
+
 @pytest.fixture
 def colonias(db):
     return [ColoniaFactory(alcaldia_id="09009"), ColoniaFactory(alcaldia_id="09007")]
@@ -138,6 +150,67 @@ def test_the_same_person_in_two_years_is_one_applicant(colonias):
     assert Application.objects.filter(applicant__curp=curp).count() == 2
 
 
+def test_the_last_row_naming_a_person_gives_their_data_even_in_a_later_part(colonias):
+    curp = clean_row(1, colonias[0]).curp
+    rows = [
+        clean_row(1, colonias[0]),
+        clean_row(2, colonias[0]),
+        clean_row(3, colonias[0]),
+        clean_row(4, colonias[0], curp=curp, program_year=2022, first_name="Ana María", phone="5511112222"),
+    ]
+    report = run(rows)
+    assert report.ok and report.created == 4
+    applicant = Applicant.objects.get(curp=curp)
+    assert (applicant.first_name, applicant.phone) == ("Ana María", "5511112222")
+    assert Application.objects.filter(applicant=applicant).count() == 2
+    assert run(rows).unchanged == 4
+
+
+def test_a_new_row_may_take_a_curps_year_that_a_later_row_moves_off_a_stored_record(colonias):
+    # given: a stored record under CURP X for 2022, and a sheet whose first row is a new folio for X in
+    # 2022 while its last row moves the stored record to another person
+    x, y = clean_row(1, colonias[0]).curp, clean_row(50, colonias[0]).curp
+    stored = clean_row(9, colonias[1], curp=x, program_year=2022)
+    run([stored])
+    rows = [clean_row(1, colonias[0], curp=x, program_year=2022), clean_row(2, colonias[0]), replace(stored, curp=y)]
+    # when
+    report = run(rows)
+    # then: as one plan, the stored record moves first, then the new row takes the year
+    assert report.ok and (report.created, report.updated) == (2, 1)
+    assert Application.objects.get(legacy_folio=stored.legacy_folio).applicant.curp == y
+    assert Application.objects.get(legacy_folio=rows[0].legacy_folio).applicant.curp == x
+
+
+def test_a_file_whose_last_row_is_wrong_stores_nothing_of_the_parts_written_before_it(tlalpan, tmp_path, monkeypatch):
+    # given: parts of 2 rows, and the last of 7 rows wrong (its part comes after 3 parts were written)
+    monkeypatch.setattr("legacy.reading.PART_ROWS", 2)
+    rows = [files.row(n) for n in range(1, 8)]
+    rows[-1]["curp"] = "HEML750501MDFRPR0X"
+    path = sheet(tmp_path, rows)
+    written: list[int] = []
+    write = services._Writer.new_rows
+    monkeypatch.setattr(services._Writer, "new_rows", lambda self, part: (written.append(len(part)), write(self, part)))
+    before = counts()
+    # when
+    report = import_file(path, by=None, dry_run=False)
+    # then: three parts went in while the file was read, and all rolled back with the last row's error
+    assert written == [2, 2, 2]
+    assert counts() == before and AuditEntry.objects.count() == 0
+    assert [(e.line, e.column) for e in report.errors] == [(8, "curp")]
+    dry = import_file(path, by=None, dry_run=True).as_dict()
+    assert dry.pop("dry_run") and report.as_dict() | {"dry_run": True} == dry | {"dry_run": True}
+
+
+def test_a_files_progress_counts_written_rows_of_the_files_own_estimate(tlalpan, tmp_path, monkeypatch):
+    monkeypatch.setattr("legacy.reading.PART_ROWS", 2)
+    path = sheet(tmp_path, [files.row(n) for n in range(1, 8)])
+    seen: list[tuple[int, int]] = []
+    report = import_file(path, by=None, dry_run=False, progress=lambda done, total: seen.append((done, total)))
+    assert report.ok and report.created == 7
+    assert seen[0] == (0, 7) and seen[-1] == (7, 7) and len(seen) >= 5
+    assert [done for done, _total in seen] == sorted(done for done, _total in seen)
+
+
 def test_progress_counts_rows_up_to_the_total(colonias):
     seen: list[int] = []
     run(clean_rows(12, colonias), progress=seen.append)
@@ -163,12 +236,14 @@ def test_one_bad_row_from_the_reading_side_writes_nothing_and_keeps_its_error(co
 def test_a_write_the_database_refuses_in_the_last_part_stores_nothing_of_the_earlier_parts(colonias, monkeypatch):
     # given: parts of two rows, and a folio drawn twice for the last part (PostgreSQL sends each part's
     # COPY from a thread of its own while the next part is prepared: the earlier parts are already written)
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr("legacy.reading.PART_ROWS", 2)
     drawn = services._new_folios
+    first: list[str] = []
 
     def folios(count):
         made = drawn(count)
-        return [*made[:-1], made[-2]]
+        first.extend(made)
+        return made if count == 2 else [first[0]]  # the last part (1 row) repeats the first part's folio
 
     monkeypatch.setattr(services, "_new_folios", folios)
     before = counts()
@@ -184,7 +259,7 @@ def test_a_write_the_database_refuses_in_the_last_part_stores_nothing_of_the_ear
 
 
 def test_an_error_while_preparing_a_later_part_stores_nothing_and_is_raised(colonias, monkeypatch):
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr("legacy.reading.PART_ROWS", 2)
     calls = 0
     hashed = services.verification_code_hash
 
@@ -376,6 +451,7 @@ def test_the_address_key_ignores_accents_case_punctuation_and_spacing():
     assert address_key(1, "Tláloc 12") != address_key(1, "Tláloc 21")
 
 
+@pytest.mark.one_part
 def test_no_query_per_row(colonias, django_assert_max_num_queries):
     rows = clean_rows(300, colonias)
     with django_assert_max_num_queries(40):
@@ -533,7 +609,7 @@ def test_an_unexpected_error_fails_the_job_drops_the_file_and_is_raised(imports_
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("legacy.services._import_rows", broken)
+    monkeypatch.setattr("legacy.services._store", broken)
     with pytest.raises(RuntimeError):
         legacy_import_task(str(job.pk))
     job.refresh_from_db()
