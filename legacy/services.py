@@ -900,7 +900,10 @@ class _Writer:
         if not rows:
             return
         stored, now, by_id = self.stored, self.now, self.by_id
-        self._installers({_installer_key(row): row.installer_name.strip() or UNKNOWN_INSTALLER for row in rows})
+        named: dict[str, str] = {}  # as the first row naming each writes it
+        for row in rows:
+            named.setdefault(_installer_key(row), row.installer_name.strip() or UNKNOWN_INSTALLER)
+        self._installers(named)
         people = {}  # the part's last row naming each new person
         for row in rows:
             if row.curp not in stored.applicants and row.curp not in self.applicant_ids:

@@ -370,6 +370,14 @@ def test_a_new_installer_name_is_created_once(colonias):
     assert run(rows).unchanged == 3  # the same organisation, however it is capitalised
 
 
+def test_a_new_installer_is_written_as_the_first_row_naming_it_writes_it(colonias):
+    spellings = ["Agua de Lluvia S.C.", "AGUA DE LLUVIA S.C.", "agua de lluvia s.c."]
+    run([clean_row(n, colonias[0], installer_name=spelling) for n, spelling in enumerate(spellings)])
+    assert list(InstallerOrganisation.objects.filter(name__iexact="agua de lluvia s.c.").values_list("name", flat=True)) == [
+        "Agua de Lluvia S.C."
+    ]
+
+
 def test_a_more_precise_coordinate_is_stored_rounded_and_then_left_alone(colonias):
     rows = [clean_row(1, colonias[0], latitude=Decimal("19.19123456"), longitude=Decimal("-99.02311119"))]
     run(rows)
