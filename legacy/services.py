@@ -945,7 +945,21 @@ class _Writer:
             )
         self.applications.insert(application_rows, ids=application_ids)
         del application_rows
-        installer_ids = stored.installers
+        self._installations(zip(rows, application_ids, dwelling_ids, strict=True))
+        changes = [
+            (application_id, "", Status.ACTIVE.value, by_id, noon_in_mexico_city(row.installed_on), IMPORT_NOTE)
+            for row, application_id in zip(rows, application_ids, strict=True)
+        ]
+        # The part counts as written once its last COPY is.
+        self.status_changes.insert(changes, rows_done=len(rows))
+        for model in (Dwelling, Application, Installation):
+            self.inserted[model] += len(rows)
+        if self.pipeline is None:
+            self.rows_written += len(rows)
+
+    def _installations(self, systems: Iterable[tuple[CleanRow, int, int]]) -> None:
+        """Write an installation for each (row, application id, dwelling id)."""
+        now, installer_ids = self.now, self.stored.installers
         self.installations.insert(
             [
                 (
@@ -957,19 +971,9 @@ class _Writer:
                     row.tank_capacity_litres,
                     installer_ids[_installer_key(row)],
                 )
-                for row, application_id, dwelling_id in zip(rows, application_ids, dwelling_ids, strict=True)
+                for row, application_id, dwelling_id in systems
             ]
         )
-        changes = [
-            (application_id, "", Status.ACTIVE.value, by_id, noon_in_mexico_city(row.installed_on), IMPORT_NOTE)
-            for row, application_id in zip(rows, application_ids, strict=True)
-        ]
-        # The part counts as written once its last COPY is.
-        self.status_changes.insert(changes, rows_done=len(rows))
-        for model in (Dwelling, Application, Installation):
-            self.inserted[model] += len(rows)
-        if self.pipeline is None:
-            self.rows_written += len(rows)
 
     @property
     def written(self) -> int:
@@ -1009,20 +1013,7 @@ class _Writer:
             for part in _chunks(pks, IN_CHUNK):
                 update_with_history(model._base_manager.filter(pk__in=part), note=IMPORT_NOTE, **dict(values), **extra)
         if plan.new_installations:
-            self.installations.insert(
-                [
-                    (
-                        now,
-                        now,
-                        application_id,
-                        dwelling_id,
-                        row.installed_on,
-                        row.tank_capacity_litres,
-                        stored.installers[_installer_key(row)],
-                    )
-                    for row, application_id, dwelling_id in plan.new_installations
-                ]
-            )
+            self._installations(plan.new_installations)
             self.inserted[Installation] += len(plan.new_installations)
         self.drain()
         for start in range(0, len(new_rows), CHUNK_ROWS):
