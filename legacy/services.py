@@ -603,8 +603,8 @@ class _FastInsert:
     """Inserts rows of one model: binary COPY on PostgreSQL, executemany on SQLite.
 
     ``given`` names the columns each row tuple holds, in order; the others take the field's default.
-    With ``ids`` the rows get ids reserved first and ``insert`` returns them (for children to point
-    at); without, the database numbers them. ``bulk_create`` compiles SQL value by value, which for
+    With ``ids`` the rows come with ids reserved first (for children to point at); without, the
+    database numbers them. ``bulk_create`` compiles SQL value by value, which for
     62,700 rows of five models takes most of the time budget; here values are adapted by column.
     With a ``pipeline`` (PostgreSQL), ``insert`` only queues the COPY: the pipeline's thread sends it.
     """
@@ -626,19 +626,16 @@ class _FastInsert:
         self.table = connection.ops.quote_name(model._meta.db_table)
         self.columns = ", ".join(connection.ops.quote_name(f.column) for f in self.fields)
 
-    def insert(self, rows: Sequence[tuple[Any, ...]], ids: Sequence[int] | None = None, rows_done: int = 0) -> list[int]:
-        """Write the rows; returns their ids in order (an empty list when the database numbers them).
+    def insert(self, rows: Sequence[tuple[Any, ...]], ids: Sequence[int] = (), rows_done: int = 0) -> None:
+        """Write the rows: with ``ids`` (from ``_reserve_ids``, one per row) when made with ``ids=True``.
 
-        ``ids``, from ``reserve``, are the rows' ids when they were reserved beforehand; ``rows_done``
-        goes to the pipeline's count once the rows are written.
+        ``rows_done`` goes to the pipeline's count once the rows are written.
         """
         if not rows:
-            return []
+            return
         if self.with_ids:
-            ids = list(ids) if ids is not None else _reserve_ids(self.model, len(rows))
             full = [(pk, *row, *self.defaults) for pk, row in zip(ids, rows, strict=True)]
         else:
-            ids = []
             full = [(*row, *self.defaults) for row in rows]
         if connection.vendor == "postgresql":
             # Binary: about four times faster than text for the server to read and for psycopg to write.
@@ -666,7 +663,6 @@ class _FastInsert:
                                 values[i] = adapt(values[i])
                         adapted.append(values)
                     cursor.executemany(sql, adapted)
-        return ids
 
 
 def _reserve_ids(model: type[Model], count: int) -> list[int]:
@@ -916,12 +912,12 @@ class _Writer:
             [(now, now, *dwelling_values(row).values(), DwellingWaterSupply.UNKNOWN.value) for row in rows],
             ids=dwelling_ids,
         )
+        # Legacy sheets hold no consent date. The program's privacy notice is signed with the
+        # installation paperwork, so consent is dated on the installation day, at noon Mexico City
+        # time (the hour is a convention: the sheets record days only); so is the status change.
+        installed = [noon_in_mexico_city(row.installed_on) for row in rows]
         application_rows = []
-        for row, dwelling_id, folio in zip(rows, dwelling_ids, _new_folios(len(rows)), strict=True):
-            # Legacy sheets hold no consent date. The program's privacy notice is signed with the
-            # installation paperwork, so consent is dated on the installation day, at noon Mexico City
-            # time (the hour is a convention: the sheets record days only).
-            installed_at = noon_in_mexico_city(row.installed_on)
+        for row, dwelling_id, folio, installed_at in zip(rows, dwelling_ids, _new_folios(len(rows)), installed, strict=True):
             applicant = stored_applicants.get(row.curp)
             application_rows.append(
                 (
@@ -947,8 +943,8 @@ class _Writer:
         del application_rows
         self._installations(zip(rows, application_ids, dwelling_ids, strict=True))
         changes = [
-            (application_id, "", Status.ACTIVE.value, by_id, noon_in_mexico_city(row.installed_on), IMPORT_NOTE)
-            for row, application_id in zip(rows, application_ids, strict=True)
+            (application_id, "", Status.ACTIVE.value, by_id, installed_at, IMPORT_NOTE)
+            for application_id, installed_at in zip(application_ids, installed, strict=True)
         ]
         # The part counts as written once its last COPY is.
         self.status_changes.insert(changes, rows_done=len(rows))
@@ -1094,12 +1090,10 @@ def _checks_only(rows: Sequence[CleanRow], report: ImportReport, *, progress: Ca
 
 
 def _writable(part: Sequence[CleanRow], stored: _Stored) -> bool:
-    """Whether a part can be written before the rest of the file is read: every folio is new to the
-    database, and the database holds nothing against the part's rows even judged without the rest of
-    the file (a stored record that a later row changes counts against them). Otherwise the part and
-    the rest wait for the whole file: its checks, then changes before new rows, as one plan."""
-    if any(row.legacy_folio in stored.applications for row in part):
-        return False
+    """Whether a part whose folios are all new to the database can be written before the rest of the
+    file is read: the database holds nothing against its rows even judged without the rest of the
+    file (a stored record that a later row changes counts against them). Otherwise the part and the
+    rest wait for the whole file: its checks, then changes before new rows, as one plan."""
     probe = ImportReport(dry_run=True)
     _check_against_database(part, stored, probe)
     return not probe.errors
@@ -1148,8 +1142,8 @@ def _store(
                         continue  # the rest is written once the whole file is known, if at all
                     writer.drain()
                     if _among(Application.objects, "legacy_folio", [row.legacy_folio for row in part]).exists():
-                        # A re-import: nothing is read until the whole file is (the file's own checks
-                        # are let go first: a re-import's peak memory stays where it was).
+                        # A folio already stored (a re-import): this part and the rest wait for the
+                        # whole file, and nothing is read from the database until the file is read.
                         streaming = False
                         continue
                     _preload(part, stored)
