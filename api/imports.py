@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -22,11 +21,8 @@ from rest_framework.views import APIView
 
 from api.coverage import JOB_SHAPE, job_body
 from api.permissions import IsCoordinatorOrAdministrator
-from legacy.reading import LIMITS
+from legacy.reading import LIMITS, declared_too_large, too_large_message
 from legacy.services import import_request
-
-# Room for the multipart envelope around the file: boundaries, headers and the dry_run field.
-MULTIPART_ALLOWANCE_BYTES = 64 * 1024
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -36,7 +32,7 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 def _too_large() -> PayloadTooLarge:
-    return PayloadTooLarge(gettext("El archivo pasa del máximo de %(mb)s MB.") % {"mb": LIMITS.max_bytes // 1024 // 1024})
+    return PayloadTooLarge(too_large_message())
 
 
 class FormBooleanField(serializers.BooleanField):
@@ -83,11 +79,7 @@ class ImportView(APIView):
     )
     def post(self, request: Request) -> Response:
         # Refuse an oversized body before reading it (the permission check has already run).
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > LIMITS.max_bytes + MULTIPART_ALLOWANCE_BYTES:
+        if declared_too_large(request.META):
             raise _too_large()
         body = ImportUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)

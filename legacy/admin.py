@@ -74,15 +74,14 @@ def _context(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
 def import_view(request: HttpRequest) -> HttpResponse:
     """The upload form, the template's columns and the caller's recent imports."""
     _check_access(request)
-    from legacy.reading import LIMITS
+    from legacy.reading import declared_too_large, too_large_message
 
     status = 200
     if request.method == "POST":
         # An oversized body is refused before it is read (request.POST would parse it).
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > LIMITS.max_bytes + 64 * 1024:
-            form = LegacyImportForm()
-            form.add_error("file", gettext("El archivo pasa del máximo de %(mb)s MB.") % {"mb": LIMITS.max_bytes // 1024 // 1024})
+        if declared_too_large(request.META):
+            form = LegacyImportForm(data={})  # bound, so that it can carry the error; the body is never read
+            form.errors["file"] = form.error_class([too_large_message()])
             status = 413
         else:
             form = LegacyImportForm(request.POST, request.FILES)

@@ -83,6 +83,26 @@ class UploadLimits:
 
 
 LIMITS = UploadLimits()
+MULTIPART_ALLOWANCE_BYTES = 64 * 1024  # a multipart body's envelope around the file: boundaries, headers, other fields
+
+
+def declared_too_large(meta: Mapping[str, Any], limits: UploadLimits = LIMITS) -> bool:
+    """Whether a request's declared body (``Content-Length``) is too large for an upload, before it is read.
+
+    A missing or malformed length counts as 0, as Django itself reads it: the upload is checked again once read.
+    """
+    try:
+        declared = int(meta.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    return declared > limits.max_bytes + MULTIPART_ALLOWANCE_BYTES
+
+
+def too_large_message(limits: UploadLimits = LIMITS) -> str:
+    """The Spanish reason for refusing an upload over ``limits.max_bytes``."""
+    return _("El archivo pasa del máximo de %(mb)s MB.") % {"mb": limits.max_bytes // 1024 // 1024}
+
+
 EXTENSIONS = (".csv", ".xlsx")
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"

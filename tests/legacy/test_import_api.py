@@ -193,6 +193,16 @@ def test_the_admin_refuses_a_file_that_is_not_a_sheet_on_the_form(administrator,
     assert Job.objects.count() == 0
 
 
+def test_the_admin_refuses_a_declared_oversized_body_with_413_and_reads_a_malformed_length_as_none(administrator, client, sheet):
+    client.force_login(administrator)
+    over = client.post(ADMIN_IMPORT, {"dry_run": "on"}, CONTENT_LENGTH=str(LIMITS.max_bytes + 1024 * 1024))
+    assert over.status_code == 413 and "20 MB" in over.context["form"].errors["file"][0]
+    malformed = client.post(ADMIN_IMPORT, {"file": sheet([files.row(1)])}, CONTENT_LENGTH="mucho")
+    # Read as Django reads it (no body): the form says the file is missing, not a server error.
+    assert malformed.status_code == 200 and malformed.context["form"].errors["file"]
+    assert Job.objects.count() == 0
+
+
 def test_the_empty_template_is_the_contracts_header_in_utf8_with_a_bom(coordinator, client):
     client.force_login(coordinator)
     response = client.get(f"{ADMIN_IMPORT}plantilla.csv")
