@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.coverage import JOB_SHAPE, job_body
+from api.coverage import JOB_SHAPE, StrictBooleanField, job_body
 from api.permissions import IsCoordinatorOrAdministrator
 from legacy.reading import LIMITS, declared_too_large, too_large_message
 from legacy.services import import_request
@@ -35,16 +35,13 @@ def _too_large() -> PayloadTooLarge:
     return PayloadTooLarge(too_large_message())
 
 
-class FormBooleanField(serializers.BooleanField):
-    """``true`` or ``false`` (a form field's text, or JSON's booleans); DRF's own also takes 0, 1, "on"…"""
+class FormBooleanField(StrictBooleanField):
+    """``true`` or ``false``: JSON's booleans, or a form field's text; DRF's own also takes 0, 1, "on"…"""
 
     def to_internal_value(self, data: Any) -> bool:
-        if isinstance(data, bool):
-            return data
         if isinstance(data, str) and data.strip().lower() in {"true", "false"}:
             return data.strip().lower() == "true"
-        self.fail("invalid", input=data)
-        raise AssertionError  # fail() raises
+        return super().to_internal_value(data)
 
 
 class ImportUploadSerializer(serializers.Serializer):

@@ -53,6 +53,7 @@ from audit.context import audit_context, audit_context_current
 from installations.identifiers import folio_display
 from installations.models import Application, Installation, Modality, User
 from legacy.models import ExportChannel, ExportFormat, ExportKind, ExportLog
+from legacy.reading import column_letter
 from legacy.rows import COLUMN_NAMES, ESCAPE_PREFIX, ESCAPED_FIRST_CHARACTERS
 from worker.jobs import job_create, job_enqueue, job_fail, job_start, job_succeed
 from worker.models import ACTIVE_JOB_STATES, Job, JobKind, JobState
@@ -64,6 +65,17 @@ FULL_PERSONAL_DATA_PERMISSION = "legacy.export_full_pii"
 JUSTIFICATION_MIN_LENGTH = 10
 
 # --- Formula injection (reliability.md D1) ----------------------------------------------------------
+
+
+def full_personal_data_allowed(user: Any, justification: str) -> bool:
+    """Whether ``user`` may export full personal data with this justification (D2: the permission and
+    at least ``JUSTIFICATION_MIN_LENGTH`` characters of reason)."""
+    return user.has_perm(FULL_PERSONAL_DATA_PERMISSION) and len(justification.strip()) >= JUSTIFICATION_MIN_LENGTH
+
+
+def export_filename(kind: str, extension: str, day: date) -> str:
+    """An export's file name: its kind and the day it was built (``instalaciones-2026-11-27.csv``)."""
+    return f"{FILE_NAMES[kind]}-{day:%Y-%m-%d}.{extension}"
 
 
 def escape_cell(value: object) -> str:
@@ -286,7 +298,8 @@ def padron_rows(
 
 
 # --- Writers -------------------------------------------------------------------------------------------------
-def _csv_cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """A value as text in a file: dates in ISO, decimals without exponent, escaped (D1)."""
     if value is None:
         return ""
     if isinstance(value, date):
@@ -304,13 +317,13 @@ def write_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]], stream: IO[
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="", write_through=False)
     try:
         writer = csv.writer(text)
-        writer.writerow([_csv_cell(name) for name in columns])
+        writer.writerow([csv_cell(name) for name in columns])
         count = 0
         escaped = ESCAPED_FIRST_CHARACTERS
         for row in rows:
             # Plain text that needs no escaping (most cells) passes without a call.
             writer.writerow(
-                [value if type(value) is str and not (value and value[0] in escaped) else _csv_cell(value) for value in row]
+                [value if type(value) is str and not (value and value[0] in escaped) else csv_cell(value) for value in row]
             )
             count += 1
         text.flush()
@@ -330,15 +343,6 @@ _NEEDS_XML_ESCAPE = re.compile("[&<>\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]
 
 def _xml_text(text: str) -> str:
     return text.translate(_XML_TEXT) if _NEEDS_XML_ESCAPE.search(text) else text
-
-
-def _column_letters(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(65 + remainder) + letters
-    return letters
 
 
 _XLSX_PARTS = {
@@ -418,7 +422,7 @@ def write_xlsx(
     a CSV cell (``escape=False`` for cells that come escaped already, as the admin's resources do);
     an empty value is an empty cell.
     """
-    letters = [_column_letters(index) for index in range(len(columns))]
+    letters = [column_letter(index) for index in range(len(columns))]
     count = 0
     # Level 1: a file some 15 % larger than level 6 in about half the time.
     with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
@@ -542,9 +546,7 @@ def export_build(
     delivered; if logging fails, nothing is delivered. Callers check permissions first: this only
     refuses full personal data without its permission and a justification, as a last line.
     """
-    if full_personal_data and not (
-        user.has_perm(FULL_PERSONAL_DATA_PERMISSION) and len(justification.strip()) >= JUSTIFICATION_MIN_LENGTH
-    ):
+    if full_personal_data and not full_personal_data_allowed(user, justification):
         raise PermissionError("full personal data needs its permission and a justification")
     if kind == ExportKind.PADRON:
         columns, rows = padron_rows(program_year, user=user)
@@ -574,7 +576,7 @@ def export_build(
     except BaseException:
         output.close()
         raise
-    filename = f"{FILE_NAMES[kind]}-{timezone.localdate():%Y-%m-%d}.{file_format}"
+    filename = export_filename(kind, file_format, timezone.localdate())
     return ExportFile(file=output, filename=filename, content_type=CONTENT_TYPES[file_format], log=log)
 
 
@@ -639,10 +641,6 @@ def filters_logged(query: dict[str, list[str]]) -> dict[str, Any]:
     return {name: values if len(values) > 1 else values[0] for name, values in query.items()}
 
 
-def _full_personal_data_allowed(user: User, justification: str) -> bool:
-    return user.has_perm(FULL_PERSONAL_DATA_PERMISSION) and len(justification.strip()) >= JUSTIFICATION_MIN_LENGTH
-
-
 def export_request(
     *,
     user: User,
@@ -665,7 +663,7 @@ def export_request(
         raise ValueError(f"unknown export {kind}.{file_format}")
     if kind == ExportKind.PADRON:
         full_personal_data, query = False, {}
-    elif full_personal_data and not _full_personal_data_allowed(user, justification):
+    elif full_personal_data and not full_personal_data_allowed(user, justification):
         raise PermissionError("full personal data needs its permission and a justification")
     parameters = {
         "kind": kind,
@@ -752,7 +750,7 @@ def export_job_run(job_id: uuid.UUID | str) -> ExportLog | None:
     justification = parameters.get("justification", "")
     if user is None or not is_manager(user):
         raise PermissionError("the user who asked for the export may no longer export")
-    if full_personal_data and not _full_personal_data_allowed(user, justification):
+    if full_personal_data and not full_personal_data_allowed(user, justification):
         raise PermissionError("the user who asked for the export no longer has the export_full_pii permission")
     program_year = parameters.get("program_year")
     # The rows are read lazily, when the writer first asks for one.
@@ -804,7 +802,7 @@ def export_job_run(job_id: uuid.UUID | str) -> ExportLog | None:
                 result={
                     "rows": row_count,
                     "format": file_format,
-                    "file_name": f"{FILE_NAMES[kind]}-{timezone.localdate(built_at):%Y-%m-%d}.{file_format}",
+                    "file_name": export_filename(kind, file_format, timezone.localdate(built_at)),
                     "full_personal_data": full_personal_data,
                     "expires_at": (built_at + EXPORT_FILE_LIFETIME).isoformat(),
                 },

@@ -13,7 +13,6 @@ and administrators export what they can see there; anyone else gets 403.
 from __future__ import annotations
 
 import io
-from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -37,13 +36,14 @@ from api.serializers import mask_curp
 from installations.identifiers import CURP_PATTERN
 from installations.models import Application, Installation
 from legacy.exports import (
-    FILE_NAMES,
     FULL_PERSONAL_DATA_PERMISSION,
     JUSTIFICATION_MIN_LENGTH,
-    escape_cell,
+    csv_cell,
     export_columns,
+    export_filename,
     export_log,
     export_rows,
+    full_personal_data_allowed,
     write_xlsx,
 )
 from legacy.models import ExportChannel, ExportFormat, ExportKind
@@ -76,9 +76,7 @@ class LegacyExportResource(resources.ModelResource):
     def export(self, queryset: QuerySet | None = None, **kwargs: Any) -> Any:
         if self.user is None:
             raise PermissionDenied("an export needs the user it is logged for")
-        if self.full_personal_data and not (
-            self.user.has_perm(FULL_PERSONAL_DATA_PERMISSION) and len(self.justification) >= JUSTIFICATION_MIN_LENGTH
-        ):
+        if self.full_personal_data and not full_personal_data_allowed(self.user, self.justification):
             raise PermissionDenied("full personal data needs its permission and a justification")
         self.file_format = kwargs.get("export_format") or ExportFormat.CSV
         # Resource.export resolves the fields and each cell's dehydrate method again for every cell
@@ -99,13 +97,9 @@ class LegacyExportResource(resources.ModelResource):
 
     def cell(self, value: Any) -> Any:
         """A value as the file shows it: numbers stay numbers in XLSX; everything else is escaped text."""
-        if type(value) is str:
-            return escape_cell(value)
-        if value is None:
-            return ""
         if self.file_format == ExportFormat.XLSX and type(value) in (int, Decimal):
             return value
-        return escape_cell(_text(value))
+        return csv_cell(value)
 
     def after_export(self, queryset: QuerySet, dataset: Any, **kwargs: Any) -> None:
         export_log(
@@ -119,14 +113,6 @@ class LegacyExportResource(resources.ModelResource):
             justification=self.justification,
             channel=ExportChannel.ADMIN,
         )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
 
 
 def _dehydrate(column: str) -> Any:
@@ -261,7 +247,7 @@ class LoggedExportAdminMixin(ExportActionMixin):
 
     def get_export_filename(self, request: HttpRequest, queryset: QuerySet, file_format: Format) -> str:
         kind = self.export_resources[0].kind
-        return f"{FILE_NAMES[kind]}-{timezone.localdate():%Y-%m-%d}.{file_format.get_extension()}"
+        return export_filename(kind, file_format.get_extension(), timezone.localdate())
 
     def get_valid_export_item_pks(self, request: HttpRequest) -> list[str]:
         # Only the posted ids the user may see (django-import-export's default lists every key of the table).

@@ -97,11 +97,16 @@ class ImportReport:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def rejected_rows(self) -> int:
+        """Rows with at least one error (errors about the file as a whole name no row)."""
+        return len({e.line for e in self.errors if e.line})
+
     def as_dict(self) -> dict[str, Any]:
         body = asdict(self)
         body["errors"] = [error.as_dict() for error in self.errors]
         body["ok"] = self.ok
-        body["rejected_rows"] = len({e.line for e in self.errors if e.line})
+        body["rejected_rows"] = self.rejected_rows
         return body
 
 

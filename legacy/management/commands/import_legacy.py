@@ -46,7 +46,7 @@ class Command(BaseCommand):
         elapsed = time.perf_counter() - started
         self.write_report(report, elapsed)
         if not report.ok:
-            rejected = len({e.line for e in report.errors if e.line})
+            rejected = report.rejected_rows
             what = f"{rejected:,} filas con errores" if rejected else "el archivo no se pudo leer"
             raise CommandError(f"Importación rechazada ({what}); no se guardó nada.")
         if dry_run:
@@ -59,7 +59,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{mode.capitalize()} en {elapsed:.1f} s: {report.rows:,} filas; nuevas {report.created:,}, "
             f"actualizadas {report.updated:,}, sin cambios {report.unchanged:,}, con errores "
-            f"{len({e.line for e in report.errors if e.line}):,}."
+            f"{report.rejected_rows:,}."
         )
         if report.unknown_columns:
             self.stdout.write("Columnas desconocidas (se ignoran): " + ", ".join(report.unknown_columns))
