@@ -8,7 +8,7 @@ published padrón may show (H4).
 
 - Columns: the legacy template's (``legacy.rows.COLUMNS``), in its order and its words (Sí/No,
   total/parcial, «lámina metálica»…), so that a full export can go back in through the import once
-  the import reads each text cell through ``unescape_cell``. Masked exports leave out ``calle_numero``,
+  the import reads each text cell through ``legacy.rows.unescape_cell``. Masked exports leave out ``calle_numero``,
   ``latitud`` and ``longitud``: the street address and the point that locates it.
 - Escaping: a text cell starting with ``=``, ``+``, ``-``, ``@``, tab, CR or NUL gets a leading
   ``'``; so does one that already starts with ``'``, which makes ``unescape_cell`` an exact inverse.
@@ -88,11 +88,6 @@ def escape_cell(value: object) -> str:
     if text and text[0] in ESCAPED_FIRST_CHARACTERS:
         return ESCAPE_PREFIX + text
     return text
-
-
-def unescape_cell(text: str) -> str:
-    """The stored text of an escaped cell (what an import of an exported file reads back)."""
-    return text[1:] if text.startswith(ESCAPE_PREFIX) else text
 
 
 # --- Masking (reliability.md D2) ----------------------------------------------------------------------

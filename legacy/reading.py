@@ -51,11 +51,11 @@ from legacy.normalise import Invalid, InvalidColumns
 from legacy.rows import (
     COLUMN_NAMES,
     ESCAPE_PREFIX,
-    ESCAPED_FIRST_CHARACTERS,
     REQUIRED_COLUMNS,
     CleanRow,
     ImportReport,
     RowError,
+    unescape_cell,
 )
 
 # --- Limits (reliability.md C1–C3) ----------------------------------------------------------------------
@@ -785,8 +785,8 @@ class HeaderMap:
             width = len(cells)
             row = {name: cells[position] if position < width else "" for name, position in self.positions.items()}
         for name, value in row.items():
-            if value[:1] == ESCAPE_PREFIX and value[1:2] in ESCAPED_FIRST_CHARACTERS:
-                row[name] = value[1:]
+            if value[:1] == ESCAPE_PREFIX:  # only then a call: 62,700 rows of 21 cells add up
+                row[name] = unescape_cell(value)
         return row
 
 

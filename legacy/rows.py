@@ -116,3 +116,11 @@ class ImportReport:
 DANGEROUS_FIRST_CHARACTERS = frozenset("=+-@\t\r\0")
 ESCAPE_PREFIX = "'"
 ESCAPED_FIRST_CHARACTERS = DANGEROUS_FIRST_CHARACTERS | {ESCAPE_PREFIX}
+
+
+def unescape_cell(text: str) -> str:
+    """The stored text of a cell Harvest's export escaped; any other text as it is (an apostrophe the
+    office typed before a plain letter stays)."""
+    if text[:1] == ESCAPE_PREFIX and text[1:2] in ESCAPED_FIRST_CHARACTERS:
+        return text[1:]
+    return text

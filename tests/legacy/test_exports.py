@@ -27,12 +27,11 @@ from legacy.exports import (
     export_rows,
     mask_phone,
     padron_rows,
-    unescape_cell,
     write_csv,
     write_xlsx,
 )
 from legacy.models import ExportLog, ExportLogError
-from legacy.rows import COLUMN_NAMES, DANGEROUS_FIRST_CHARACTERS
+from legacy.rows import COLUMN_NAMES, DANGEROUS_FIRST_CHARACTERS, unescape_cell
 from tests.factories import ApplicationFactory, InstallationFactory, UserFactory
 
 MASKED_COLUMNS = [
