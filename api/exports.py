@@ -102,7 +102,7 @@ PERSONAL_DATA_PARAMETERS = [
 ]
 
 
-def _file_response(export: ExportFile | ExportDownload) -> FileResponse:
+def file_response(export: ExportFile | ExportDownload) -> FileResponse:
     response = FileResponse(export.file, as_attachment=True, filename=export.filename, content_type=export.content_type)
     response["Cache-Control"] = "no-store"
     return response
@@ -193,7 +193,7 @@ class _RecordExportView(_ExportView):
             full_personal_data=full_personal_data,
             justification=justification,
         )
-        return _file_response(export)
+        return file_response(export)
 
     @staticmethod
     def personal_data_choice(request: Request) -> tuple[bool, str]:
@@ -310,7 +310,7 @@ class _PadronExportView(_ExportView):
             program_year=program_year,
             filters={"program_year": program_year} if program_year is not None else {},
         )
-        return _file_response(export)
+        return file_response(export)
 
 
 def _padron_schema(file_format: str) -> Any:
@@ -398,4 +398,4 @@ class ExportFileView(APIView):
             raise Gone from None
         except PermissionError:
             raise PermissionDenied(_("No tiene permiso para exportar datos personales completos.")) from None
-        return _file_response(download)
+        return file_response(download)

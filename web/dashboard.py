@@ -36,7 +36,7 @@ from web.dashboard_data import (
     map_points,
     scope_alcaldias,
 )
-from worker.models import Job, JobState
+from worker.models import ACTIVE_JOB_STATES, Job, JobState
 
 FIGURES_TARGET = "cifras"
 FILTER_NAMES = ("program_year", "alcaldia", "modality")
@@ -98,13 +98,14 @@ def _downloads(filters: dict[str, Any]) -> list[dict[str, Any]]:
     return links
 
 
-def _job_context(job: Job | None) -> dict[str, Any]:
+def job_context(job: Job | None) -> dict[str, Any]:
+    """A job's progress for the pages: the job, whether it still runs, and its percent (None until it has a total)."""
     if job is None:
         return {"job": None}
     total = job.progress_total
     return {
         "job": job,
-        "job_active": job.state in (JobState.QUEUED, JobState.RUNNING),
+        "job_active": job.state in ACTIVE_JOB_STATES,
         "job_percent": round(100 * job.progress_done / total) if total else None,
     }
 
@@ -129,7 +130,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     status = 200 if valid else 400
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == FIGURES_TARGET:
         return render(request, "web/dashboard/_figures.html", context, status=status)
-    context.update(_job_context(coverage_job_active()))
+    context.update(job_context(coverage_job_active()))
     return render(request, "web/dashboard/dashboard.html", context, status=status)
 
 
@@ -152,7 +153,7 @@ def dashboard_refresh(request: HttpRequest) -> HttpResponse:
     """Queue a coverage compile (or take the one under way); htmx gets its progress, a plain form the page again."""
     job, _created = coverage_refresh_request(by=request.user)
     if request.headers.get("HX-Request"):
-        return render(request, "web/dashboard/_progress.html", _job_context(job))
+        return render(request, "web/dashboard/_progress.html", job_context(job))
     messages.info(request, _("Se pidió actualizar las cifras; la página muestra el avance."))
     query = _query({name: request.POST.get(name, "") for name in FILTER_NAMES})
     return HttpResponseRedirect(reverse("web:dashboard") + (f"?{query}" if query else ""))
@@ -165,7 +166,7 @@ def dashboard_job(request: HttpRequest, pk: str) -> HttpResponse:
     job = coverage_job(pk)
     if job is None:
         raise Http404
-    response = render(request, "web/dashboard/_progress.html", _job_context(job))
+    response = render(request, "web/dashboard/_progress.html", job_context(job))
     if job.state == JobState.SUCCEEDED:
         response["HX-Trigger"] = "cobertura-actualizada"
     return response

@@ -16,13 +16,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from api.exports import file_response
 from legacy.exports import (
-    ExportFile,
     export_build,
     export_expires_at,
     export_file_available,
@@ -33,17 +33,11 @@ from legacy.exports import (
     filters_logged,
 )
 from legacy.models import ExportChannel, ExportFormat, ExportKind
-from web.dashboard import EXPORT_FILTERS, export_label, filter_form_for, manager_required
+from web.dashboard import EXPORT_FILTERS, export_label, filter_form_for, job_context, manager_required
 from web.dashboard_data import DashboardFilterForm
-from worker.models import ACTIVE_JOB_STATES, Job, JobKind, JobState
+from worker.models import Job, JobKind, JobState
 
 WEB = ExportChannel.WEB  # the log's channel for downloads from the dashboard
-
-
-def _file_response(export: ExportFile) -> FileResponse:
-    response = FileResponse(export.file, as_attachment=True, filename=export.filename, content_type=export.content_type)
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 @require_GET
@@ -58,30 +52,26 @@ def dashboard_download(request: HttpRequest, kind: str, file_format: str) -> Htt
         return render(request, "web/dashboard/export_invalid.html", context, status=400)
     chosen = {name: value for name, value in form.chosen().items() if name in EXPORT_FILTERS[kind]}
     user = request.user
-    if kind == ExportKind.PADRON:
-        program_year = chosen.get("program_year")
-        if export_row_count(kind=kind, user=user, program_year=program_year) > export_sync_max_rows():
-            job = export_request(user=user, kind=kind, file_format=file_format, program_year=program_year, channel=WEB)
-            return HttpResponseRedirect(reverse("web:dashboard_export", args=[job.pk]))
-        export = export_build(
-            user=user,
-            kind=kind,
-            file_format=file_format,
-            program_year=program_year,
-            filters=filters_logged(_as_query(chosen)),
-            channel=WEB,
-        )
-        return _file_response(export)
     # The API's filters, by the API's names: the same FilterSet narrows the records here and in the worker.
+    # The padrón is filtered by its year alone (export_request keeps no query for it); its log keeps the year.
     query = _as_query(chosen)
-    queryset = export_queryset(kind=kind, user=user, query=query)
-    if export_row_count(kind=kind, user=user, queryset=queryset) > export_sync_max_rows():
-        job = export_request(user=user, kind=kind, file_format=file_format, query=query, channel=WEB)
+    if kind == ExportKind.PADRON:
+        program_year, queryset = chosen.get("program_year"), None
+    else:
+        program_year, queryset = None, export_queryset(kind=kind, user=user, query=query)
+    if export_row_count(kind=kind, user=user, queryset=queryset, program_year=program_year) > export_sync_max_rows():
+        job = export_request(user=user, kind=kind, file_format=file_format, query=query, program_year=program_year, channel=WEB)
         return HttpResponseRedirect(reverse("web:dashboard_export", args=[job.pk]))
     export = export_build(
-        user=user, kind=kind, file_format=file_format, queryset=queryset, filters=filters_logged(query), channel=WEB
+        user=user,
+        kind=kind,
+        file_format=file_format,
+        queryset=queryset,
+        program_year=program_year,
+        filters=filters_logged(query),
+        channel=WEB,
     )
-    return _file_response(export)
+    return file_response(export)
 
 
 def _as_query(chosen: dict[str, Any]) -> dict[str, list[str]]:
@@ -90,20 +80,14 @@ def _as_query(chosen: dict[str, Any]) -> dict[str, list[str]]:
 
 def _export_job(request: HttpRequest, pk: Any) -> Job:
     """The user's own export job (anybody else's, an administrator's too, does not exist here)."""
-    job = Job.objects.filter(pk=pk, kind=JobKind.EXPORT, created_by=request.user).first()
-    if job is None:
-        raise Http404
-    return job
+    return get_object_or_404(Job, pk=pk, kind=JobKind.EXPORT, created_by=request.user)
 
 
 def export_job_context(job: Job) -> dict[str, Any]:
     """What the export's progress shows: state, rows written of total, and the download link once built."""
-    total = job.progress_total
     available = job.state == JobState.SUCCEEDED and export_file_available(job)
     return {
-        "job": job,
-        "job_active": job.state in ACTIVE_JOB_STATES,
-        "job_percent": round(100 * job.progress_done / total) if total else None,
+        **job_context(job),
         "kind_label": export_label(job.parameters.get("kind", ExportKind.INSTALLATIONS)),
         "file_format": str(job.parameters.get("format", "")).upper(),
         "filters": job.parameters.get("query")

@@ -12,15 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import wraps
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Model
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -95,7 +94,7 @@ def worklist_view(request: HttpRequest) -> HttpResponse:
 @technician_required
 def technical_visit_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Record a technical visit assigned to the caller and not yet made."""
-    visit = _found(technical_visit_queryset(user=request.user).filter(pk=pk, visited_on=None))  # type: ignore[arg-type]
+    visit = get_object_or_404(technical_visit_queryset(user=request.user), pk=pk, visited_on=None)  # type: ignore[arg-type]
     form = TechnicalVisitForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         saved = _save(
@@ -113,10 +112,11 @@ def technical_visit_view(request: HttpRequest, pk: int) -> HttpResponse:
 @technician_required
 def installation_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Record the system installed for a request scheduled for installation."""
-    application = _found(
-        application_queryset(user=request.user).filter(  # type: ignore[arg-type]
-            pk=pk, status=Status.INSTALLATION_SCHEDULED, installation__isnull=True
-        )
+    application = get_object_or_404(
+        application_queryset(user=request.user),  # type: ignore[arg-type]
+        pk=pk,
+        status=Status.INSTALLATION_SCHEDULED,
+        installation__isnull=True,
     )
     form = InstallationForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -137,7 +137,7 @@ def installation_view(request: HttpRequest, pk: int) -> HttpResponse:
 @technician_required
 def maintenance_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Record a maintenance visit to one of the caller's systems."""
-    installation = _found(installation_queryset(user=request.user).filter(pk=pk))  # type: ignore[arg-type]
+    installation = get_object_or_404(installation_queryset(user=request.user), pk=pk)  # type: ignore[arg-type]
     form = MaintenanceVisitForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         saved = _save(
@@ -160,13 +160,6 @@ def maintenance_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- Helpers -------------------------------------------------------------------------------------------
-def _found[M: Model](queryset: Any) -> M:
-    record = queryset.first()
-    if record is None:
-        raise Http404
-    return record
-
-
 def _save(request: HttpRequest, form: FieldCaptureForm, *, write: Callable[[], Model], done: str) -> HttpResponse | None:
     """Write the record (with its GPS reading) through its service, then its photos, in one transaction.
 

@@ -28,7 +28,7 @@ from installations.models import (
     TechnicalVisit,
 )
 from installations.selectors import FIRST_MAINTENANCE_AFTER
-from web.photos import PHOTOS_PER_RECORD, photo_reencode
+from web.photos import PHOTO_MAX_SIDE_PX, PHOTOS_PER_RECORD, photo_reencode
 
 # An accuracy worse than this is not a position but a guess (a phone with no GPS fix reports km).
 GPS_MAX_ACCURACY_M = Decimal(5000)
@@ -46,14 +46,17 @@ class MultiplePhotoInput(forms.ClearableFileInput):
 
 
 class PhotosField(forms.FileField):
-    """Zero or more photos from the phone's camera, each re-encoded (shrunk, metadata stripped)."""
+    """Zero or more photos from the phone's camera, each re-encoded (shrunk, metadata stripped).
+
+    The widget is never rendered: web/field/_capture.html writes the <input> (accept, capture, the data-*
+    attributes field.js reads) by hand.
+    """
 
     widget = MultiplePhotoInput
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
-        self.widget.attrs.update({"accept": "image/*", "capture": "environment", "multiple": True})
 
     def clean(self, data: Any, initial: Any = None) -> list[bytes]:
         uploads = [upload for upload in (data if isinstance(data, list | tuple) else [data]) if upload]
@@ -81,6 +84,8 @@ class FieldCaptureForm(forms.Form):
     photos = PhotosField(label=_("Fotos"), help_text=_("Tome o elija fotos; se reducen y se les quita la ubicación."))
 
     GPS_FIELDS = ("latitude", "longitude", "accuracy_m")
+    # The longest side field.js shrinks a photo to before sending it: the server's own limit.
+    photo_max_side_px = PHOTO_MAX_SIDE_PX
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

@@ -17,6 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse, Http404, HttpRequest
+from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -70,9 +71,7 @@ def photo_reencode(upload: UploadedFile) -> bytes:
 @login_required
 def photo_view(request: HttpRequest, pk: int) -> FileResponse:
     """One field photo, for a member of staff who may see its record (technician, coordinator, administrator)."""
-    photo = field_photo_queryset(user=request.user).filter(pk=pk).first()  # type: ignore[arg-type]
-    if photo is None:
-        raise Http404
+    photo = get_object_or_404(field_photo_queryset(user=request.user), pk=pk)  # type: ignore[arg-type]
     try:
         opened = photo.image.open("rb")
     except FileNotFoundError:  # the row outlived its file (storage restored from an older copy)

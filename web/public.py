@@ -55,10 +55,6 @@ class AlcaldiaColonias:
     alcaldia: str
     colonias: list[EligibleColonia]
 
-    @property
-    def partial_count(self) -> int:
-        return sum(1 for row in self.colonias if row.modality == Modality.PARTIAL_SUBSIDY)
-
 
 def _eligible(program_year: ProgramYear | None) -> list[EligibleColonia]:
     return list(eligible_colonia_queryset(program_year=program_year)) if program_year else []

@@ -554,6 +554,7 @@ def test_the_forms_label_every_visible_field(client, technician):
             assert f'for="{field.id_for_label}"' in page, (path, field.name)
         assert 'capture="environment"' in page
         assert 'accept="image/*"' in page
+        assert f'data-max-side="{PHOTO_MAX_SIDE_PX}"' in page
 
 
 def test_asking_for_the_date_order_turns_off_locating_on_arrival(client, technician):
