@@ -364,7 +364,7 @@ def facts_rebuild(runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        facts_sync(snapshot_id=None, rebuild=True)
+        facts_sync(rebuild=True)
         times.append(time.perf_counter() - started)
     return times
 
@@ -522,7 +522,7 @@ def measure(args: argparse.Namespace, size: int, first: bool) -> Figures:
     else:
         django_switch(url)
 
-    from coverage.services import WATERMARK_MARGIN
+    from coverage.facts import WATERMARK_MARGIN
     from installations.models import Application
 
     figures.applications = Application.objects.count()

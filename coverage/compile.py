@@ -156,8 +156,9 @@ def _monthly_row(row: Sequence[Any]) -> list[Any]:
     return [*row[:3], int(row[3])]
 
 
-def _postgresql_settings(cursor: Any) -> None:
-    for setting in POSTGRESQL_SETTINGS if connection.vendor == "postgresql" else ():
+def _postgresql_settings(cursor: Any, settings: Sequence[str] = POSTGRESQL_SETTINGS) -> None:
+    """Run ``settings`` (SET LOCAL statements) on PostgreSQL; nothing on SQLite."""
+    for setting in settings if connection.vendor == "postgresql" else ():
         cursor.execute(setting)
 
 

@@ -28,11 +28,19 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.models import AuditAction, AuditEntry
-from coverage.compile import Contributions, MaintenanceWindow, contributions, ids_filter, ids_param
+from coverage.compile import (
+    Contributions,
+    MaintenanceWindow,
+    _postgresql_settings,
+    _table,
+    contributions,
+    ids_filter,
+    ids_param,
+)
 from coverage.models import CoverageFact, CoverageFactsState
 from installations.lifecycle import WORKING_SYSTEM_STATUSES
 from installations.models import (
@@ -48,7 +56,6 @@ from installations.models import (
     RoofCoefficient,
     TechnicalVisit,
 )
-from installations.selectors import rainfall_for
 
 logger = logging.getLogger(__name__)
 
@@ -129,9 +136,8 @@ def child_moves_since(since: datetime) -> bool:
     )
 
 
-def changed_application_ids(since: datetime) -> set[int]:
-    """The requests with their own row, household, dwelling, visit, system or maintenance saved since ``since``."""
-    querysets = [
+def _changed_querysets(since: datetime) -> list[QuerySet[Any]]:
+    return [
         Application.objects.filter(updated_at__gte=since).values_list("pk", flat=True),
         Application.objects.filter(dwelling__updated_at__gte=since).values_list("pk", flat=True),
         Application.objects.filter(applicant__updated_at__gte=since).values_list("pk", flat=True),
@@ -139,28 +145,36 @@ def changed_application_ids(since: datetime) -> set[int]:
         Installation.objects.filter(updated_at__gte=since).values_list("application_id", flat=True),
         MaintenanceVisit.objects.filter(updated_at__gte=since).values_list("installation__application_id", flat=True),
     ]
+
+
+def changed_application_ids(since: datetime) -> set[int]:
+    """The requests with their own row, household, dwelling, visit, system or maintenance saved since ``since``."""
     changed: set[int] = set()
-    for queryset in querysets:
+    for queryset in _changed_querysets(since):
         changed.update(queryset.order_by())
     return changed
 
 
+def applications_changed_since(since: datetime) -> bool:
+    """Whether ``changed_application_ids(since)`` would be non-empty, with one EXISTS query per source table at most."""
+    return any(queryset.order_by().exists() for queryset in _changed_querysets(since))
+
+
 # --- The derivation -----------------------------------------------------------------------------------
-def _table(model: type) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
 def _in(values: Any) -> str:
     return ", ".join(f"'{v}'" for v in sorted(str(x) for x in values))
 
 
 def rain_by_alcaldia() -> dict[str, int]:
     """Each alcaldía's reference rainfall in tenths of a millimetre (its own, or the city's); 0 without one."""
+    # At most one row per alcaldía and one city-wide row (alcaldía NULL): a unique constraint.
+    references: dict[str | None, Decimal] = dict(RainfallReference.objects.order_by().values_list("alcaldia_id", "annual_mm"))
+    city = references.get(None)
     rain: dict[str, int] = {}
     for code in Alcaldia.objects.values_list("cvegeo", flat=True):
-        reference = rainfall_for(code)
-        if reference is not None:
-            scaled = (Decimal(reference.annual_mm) * RAIN_SCALE).quantize(Decimal("1"), rounding=ROUND_HALF_UP)
+        annual_mm = references.get(code, city)
+        if annual_mm is not None:
+            scaled = (Decimal(annual_mm) * RAIN_SCALE).quantize(Decimal("1"), rounding=ROUND_HALF_UP)
             rain[code] = int(scaled)
     return rain
 
@@ -225,9 +239,8 @@ REBUILD_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '128MB'")
 def _rebuild(today: date) -> int:
     sql, params = facts_sql(filtered=False, rain=rain_by_alcaldia(), today=today)
     with connection.cursor() as cursor:
+        _postgresql_settings(cursor, REBUILD_SETTINGS)
         if connection.vendor == "postgresql":
-            for setting in REBUILD_SETTINGS:
-                cursor.execute(setting)
             cursor.execute(f"TRUNCATE {_table(CoverageFact)}")
         else:
             cursor.execute(f"DELETE FROM {_table(CoverageFact)}")  # noqa: S608 -- our table name
@@ -249,6 +262,8 @@ def _resync(
 ) -> tuple[set[str], int, dict[str, Contributions], dict[str, Contributions]]:
     """Derive again the facts of ``ids``: the alcaldías they were in before and are in now, the rows,
     and (with a window) their contributions to the parts before and after."""
+    if not ids:
+        return set(), 0, {}, {}
     sql, params = facts_sql(filtered=True, rain=rain_by_alcaldia(), today=today)
     alcaldias: set[str] = set()
     rows = 0
@@ -258,16 +273,27 @@ def _resync(
     with connection.cursor() as cursor:
         for start in range(0, len(ids), SYNC_BATCH):
             batch = ids[start : start + SYNC_BATCH]
-            alcaldias |= _fact_alcaldias(cursor, batch)
-            if window is not None:
-                _contributions_add(before, contributions(ids=batch, window=window))
+            alcaldias |= _batch_alcaldias(cursor, batch, window=window, into=before)
             cursor.execute(delete, {"ids": ids_param(batch)})
             cursor.execute(sql, {**params, "ids": ids_param(batch)})
             rows += cursor.rowcount
-            alcaldias |= _fact_alcaldias(cursor, batch)
-            if window is not None:
-                _contributions_add(after, contributions(ids=batch, window=window))
+            alcaldias |= _batch_alcaldias(cursor, batch, window=window, into=after)
     return alcaldias, rows, before, after
+
+
+def _batch_alcaldias(
+    cursor: Any, batch: Sequence[int], *, window: MaintenanceWindow | None, into: dict[str, Contributions]
+) -> set[str]:
+    """The alcaldías of the facts of ``batch``; with a window, their contributions are added to ``into`` too.
+
+    The contributions' cube has a row for every fact, keyed by its alcaldía, so its alcaldías are
+    exactly those of the facts: no need to ask for them again.
+    """
+    if window is None:
+        return _fact_alcaldias(cursor, batch)
+    found = contributions(ids=batch, window=window)
+    _contributions_add(into, found)
+    return set(found)
 
 
 def _contributions_add(into: dict[str, Contributions], more: dict[str, Contributions]) -> None:
@@ -295,7 +321,6 @@ def facts_rebuild_reason(state: CoverageFactsState | None, *, now: datetime, ref
 
 def facts_sync(
     *,
-    snapshot_id: int | None,
     now: datetime | None = None,
     rebuild: bool = False,
     window: MaintenanceWindow | None = None,
@@ -322,7 +347,8 @@ def facts_sync(
             changed = sorted(changed_application_ids(state.watermark - WATERMARK_MARGIN))
             alcaldias, rows, before, after = _resync(changed, today=timezone.localdate(now), window=window)
             rebuilt_at = state.rebuilt_at
-        values = {"watermark": now, "rebuilt_at": rebuilt_at, "reference": reference, "snapshot_id": snapshot_id}
+        # The compile that synced records its snapshot here once it has created it.
+        values = {"watermark": now, "rebuilt_at": rebuilt_at, "reference": reference, "snapshot_id": None}
         if state is None:
             CoverageFactsState.objects.create(**values)
         else:

@@ -23,7 +23,7 @@ from django.utils import timezone
 from coverage.compile import MaintenanceWindow, PartTables, part_apply, part_tables
 from coverage.facts import (
     WATERMARK_MARGIN,
-    changed_application_ids,
+    applications_changed_since,
     child_moves_since,
     deletions_since,
     facts_state,
@@ -48,7 +48,6 @@ logger = logging.getLogger(__name__)
 COVERAGE_LANE = "coverage"
 # Published snapshots kept (older ones are deleted with their parts and slices).
 SNAPSHOTS_KEPT = 10
-__all__ = ["WATERMARK_MARGIN", "reference_fingerprint"]  # re-exported: callers know them from here
 
 
 class IncompleteSnapshotError(RuntimeError):
@@ -88,7 +87,7 @@ def coverage_refresh_if_changed(*, now: datetime | None = None) -> Job | None:
     if latest is not None and latest.as_of == today:
         since = latest.watermark - WATERMARK_MARGIN
         unchanged = (
-            not changed_application_ids(since)
+            not applications_changed_since(since)
             and not deletions_since(since)
             and not child_moves_since(since)
             and latest.parameters.get("reference") == reference_fingerprint()
@@ -131,9 +130,7 @@ def _snapshot_create(job: Job) -> CoverageSnapshot:
     window = MaintenanceWindow.for_date(timezone.localdate(now))
     incremental = job.kind == JobKind.COVERAGE_INCREMENTAL
     state_before = facts_state()
-    sync = facts_sync(
-        snapshot_id=None, now=now, rebuild=bool(job.parameters.get("rebuild_facts")), window=window if incremental else None
-    )
+    sync = facts_sync(now=now, rebuild=bool(job.parameters.get("rebuild_facts")), window=window if incremental else None)
     base = coverage_latest_snapshot() if incremental else None
     # Only a snapshot of the same day whose compile synced the facts last, and facts synced (not
     # rebuilt, and with no deletions) since, can lend its parts: otherwise every part is recomputed.
@@ -146,10 +143,10 @@ def _snapshot_create(job: Job) -> CoverageSnapshot:
     ):
         base = None
     recomputed = alcaldias
-    base_parts: dict[str, CoveragePart] = {}
+    base_alcaldias: set[str] = set()
     if base is not None:
-        base_parts = {p.alcaldia_id: p for p in base.parts.all()}
-        recomputed = [a for a in alcaldias if a in sync.alcaldias or a not in base_parts]
+        base_alcaldias = set(base.parts.values_list("alcaldia_id", flat=True))
+        recomputed = [a for a in alcaldias if a in sync.alcaldias or a not in base_alcaldias]
     snapshot = CoverageSnapshot.objects.create(
         job=job,
         kind=SnapshotKind.INCREMENTAL if base is not None else SnapshotKind.FULL,
@@ -161,7 +158,7 @@ def _snapshot_create(job: Job) -> CoverageSnapshot:
             "recomputed": recomputed,
             # Recomputed here, as the base's part plus what the changed requests' facts give it now minus
             # what they gave it before the sync, instead of by a part task grouping the whole alcaldía.
-            "updated_from_base": [a for a in recomputed if a in base_parts],
+            "updated_from_base": [a for a in recomputed if a in base_alcaldias],
             "reference": sync.reference,
             "facts": {"rebuilt": sync.rebuilt, "reason": sync.reason, "rows": sync.rows},
             "maintenance_window": {
@@ -175,7 +172,10 @@ def _snapshot_create(job: Job) -> CoverageSnapshot:
     CoverageFactsState.objects.update(snapshot_id=snapshot.pk)
     if base is not None:
         _parts_copy(base=base, to=snapshot, alcaldias=[a for a in alcaldias if a not in recomputed])
-        for alcaldia in snapshot.parameters["updated_from_base"]:
+        updated_from_base = snapshot.parameters["updated_from_base"]
+        # Only these parts are read back (their JSON); the others were copied inside the database.
+        base_parts = {p.alcaldia_id: p for p in base.parts.filter(alcaldia_id__in=updated_from_base)}
+        for alcaldia in updated_from_base:
             started = time.perf_counter()
             part = base_parts[alcaldia]
             tables = part_apply(

@@ -35,30 +35,26 @@ CDMX_LONGITUDE_RANGE = (Decimal("-99.37"), Decimal("-98.94"))
 models.CharField.register_lookup(Length)
 
 
-def cdmx_latitude_field(verbose_name: str | Promise) -> models.DecimalField:
-    """An optional latitude (6 decimals, about 0.1 m) that must fall inside Mexico City."""
-    message = _("La latitud queda fuera de la Ciudad de México.")
+def _cdmx_coordinate_field(verbose_name: str | Promise, bounds: tuple[Decimal, Decimal], message: Promise) -> models.DecimalField:
+    """An optional coordinate (6 decimals, about 0.1 m) within ``bounds``, the extent of Mexico City."""
     return models.DecimalField(
         verbose_name,
         max_digits=9,
         decimal_places=6,
         null=True,
         blank=True,
-        validators=[MinValueValidator(CDMX_LATITUDE_RANGE[0], message), MaxValueValidator(CDMX_LATITUDE_RANGE[1], message)],
+        validators=[MinValueValidator(bounds[0], message), MaxValueValidator(bounds[1], message)],
     )
+
+
+def cdmx_latitude_field(verbose_name: str | Promise) -> models.DecimalField:
+    """An optional latitude (6 decimals, about 0.1 m) that must fall inside Mexico City."""
+    return _cdmx_coordinate_field(verbose_name, CDMX_LATITUDE_RANGE, _("La latitud queda fuera de la Ciudad de México."))
 
 
 def cdmx_longitude_field(verbose_name: str | Promise) -> models.DecimalField:
     """An optional longitude (6 decimals, about 0.1 m) that must fall inside Mexico City."""
-    message = _("La longitud queda fuera de la Ciudad de México.")
-    return models.DecimalField(
-        verbose_name,
-        max_digits=9,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(CDMX_LONGITUDE_RANGE[0], message), MaxValueValidator(CDMX_LONGITUDE_RANGE[1], message)],
-    )
+    return _cdmx_coordinate_field(verbose_name, CDMX_LONGITUDE_RANGE, _("La longitud queda fuera de la Ciudad de México."))
 
 
 ALCALDIA_CODES = [f"090{n:02d}" for n in range(2, 18)]

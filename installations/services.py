@@ -438,12 +438,10 @@ def field_photos_store(
     )
     if field is None:
         raise TypeError(f"photos belong to a technical visit, an installation or a maintenance visit, not {record!r}")
-    sizes: list[tuple[int, int]] = []
     for index, data in enumerate(photos):
         try:
             with Image.open(BytesIO(data)) as picture:
                 clean = picture.format == "JPEG" and not picture.getexif() and set(picture.info) <= _PHOTO_HARMLESS_INFO
-                sizes.append(picture.size)
         except (OSError, ValueError):
             clean = False
         if not clean:
@@ -452,9 +450,10 @@ def field_photos_store(
             )
     stored: list[FieldPhoto] = []
     try:
-        for data, (width, height) in zip(photos, sizes, strict=True):
-            photo = FieldPhoto(**{field: record}, taken_by=by, width=width, height=height)
+        for data in photos:
+            photo = FieldPhoto(**{field: record}, taken_by=by)
             # The name is the model's (field/<kind>/<record id>/<uuid>.jpg); "photo.jpg" only gives the extension.
+            # Assigning the file sets width and height (the ImageField's width_field and height_field).
             photo.image.save("photo.jpg", ContentFile(data, name="photo.jpg"), save=False)
             stored.append(photo)
             _clean(photo, exclude=[field, "taken_by", "image"])

@@ -34,7 +34,7 @@ def rebuilt_facts() -> dict[int, dict[str, Any]]:
     from django.db import transaction
 
     with transaction.atomic():
-        facts_sync(snapshot_id=None, rebuild=True)
+        facts_sync(rebuild=True)
         table = facts_table()
         transaction.set_rollback(True)
     return table
@@ -116,13 +116,13 @@ def test_a_sync_derives_again_exactly_the_changed_requests_and_reports_their_alc
 ):
     # given
     clock.set(clock.local(18))
-    facts_sync(snapshot_id=None)
+    facts_sync()
     before = facts_table()
     clock.set(clock.local(18, 10))
     affected = change()
     # when
     clock.set(clock.local(18, 20))
-    sync = facts_sync(snapshot_id=None)
+    sync = facts_sync()
     # then
     assert not sync.rebuilt
     assert sync.alcaldias == affected
@@ -134,10 +134,10 @@ def test_a_sync_derives_again_exactly_the_changed_requests_and_reports_their_alc
 
 def test_a_sync_with_nothing_changed_derives_nothing(demo_program, clock):
     clock.set(clock.local(18))
-    facts_sync(snapshot_id=None)
+    facts_sync()
     clock.set(clock.local(18, 20))
 
-    sync = facts_sync(snapshot_id=None)
+    sync = facts_sync()
 
     assert (sync.rebuilt, sync.rows, sync.alcaldias) == (False, 0, frozenset())
 
@@ -172,12 +172,12 @@ def _correct_a_rainfall() -> None:
 def test_writes_a_sync_cannot_follow_make_it_rebuild(demo_program, clock, change, reason):
     # given
     clock.set(clock.local(18))
-    facts_sync(snapshot_id=None)
+    facts_sync()
     clock.set(clock.local(18, 10))
     change()
     # when
     clock.set(clock.local(18, 20))
-    sync = facts_sync(snapshot_id=None)
+    sync = facts_sync()
     # then
     assert (sync.rebuilt, sync.reason) == (True, reason)
     assert sync.rows == Application.objects.count() == CoverageFact.objects.count()
@@ -186,11 +186,11 @@ def test_writes_a_sync_cannot_follow_make_it_rebuild(demo_program, clock, change
 
 def test_the_first_sync_and_the_first_of_each_day_rebuild(demo_program, clock):
     clock.set(clock.local(17))
-    first = facts_sync(snapshot_id=None)
+    first = facts_sync()
     clock.set(clock.local(18))
-    same_day = facts_sync(snapshot_id=None)
+    same_day = facts_sync()
     clock.set(clock.local(0, 5, days=1))
-    next_day = facts_sync(snapshot_id=None)
+    next_day = facts_sync()
 
     assert (first.rebuilt, first.reason) == (True, "never built")
     assert not same_day.rebuilt
